@@ -1,0 +1,79 @@
+/*
+ * conf.h - the runtime configuration (/etc/edgemta.conf).
+ *
+ * "key = value" lines, '#' comments, Postfix names where one exists.
+ * Defaults come from Kconfig (CONFIG_DEFAULT_*). Unknown keys and bad
+ * values are errors reported as "file:line: message". Keys that may
+ * repeat (listen) accumulate; a later line of any other key wins.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include "edgemta.h"
+#include "addr.h"
+
+#define CONF_STR_MAX 256
+#define CONF_PATH_MAX 108	/* fits sockaddr_un.sun_path */
+#define CONF_ERR_MAX 256
+
+enum listen_mode {
+	LISTEN_SMTP = 0,	/* port 25: relay for mynetworks */
+	LISTEN_SUBMISSION,	/* 587: STARTTLS + AUTH (TLS issue) */
+	LISTEN_SMTPS,		/* 465: implicit TLS + AUTH (TLS issue) */
+	LISTEN_LOCAL		/* unix socket for the sendmail injector */
+};
+
+struct conf_listen {
+	struct net_addr addr;
+	uint8_t mode;		/* enum listen_mode */
+};
+
+struct conf {
+	char myhostname[CONF_STR_MAX];	/* "" = plat_hostname() */
+	char myorigin[CONF_STR_MAX];	/* domain for bare local names */
+	struct conf_listen listen[CONFIG_MAX_LISTENERS];
+	unsigned nlisten;
+	struct net_prefix mynetworks[CONFIG_MAX_MYNETWORKS];
+	unsigned nmynetworks;
+	char queue_path[CONF_PATH_MAX];
+	uint32_t queue_size;		/* bytes */
+	uint32_t message_size_limit;	/* bytes */
+	char local_socket[CONF_PATH_MAX];
+	uint32_t smtpd_timeout;		/* seconds */
+	/* delivery */
+	char relayhost[CONF_STR_MAX];	/* "[host]:port, [host2]:port" */
+	uint32_t minimal_backoff_time;	/* seconds */
+	uint32_t maximal_backoff_time;
+	uint32_t maximal_queue_lifetime;
+	char bounce_notice_recipient[CONF_STR_MAX];	/* admin address */
+	uint32_t bounce_rate_limit;	/* bounces per hour */
+	/* local submission */
+	char aliases[CONF_STR_MAX];	/* "root admin: a@b, c@d" style */
+	char sender_rewrite[CONF_STR_MAX];
+};
+
+/* Fill c with the Kconfig defaults. */
+void conf_defaults(struct conf *c);
+
+/*
+ * Parse text (len bytes, need not be NUL-terminated) from file name into
+ * c, on top of what c holds. Returns 0, or EDGEMTA_E_INVAL with
+ * "name:line: message" in err (CONF_ERR_MAX).
+ */
+int conf_parse(struct conf *c, const char *name, const char *text,
+    size_t len, char *err, size_t errlen);
+
+/*
+ * Checks across keys after parsing (e.g. at least one listener, queue_size
+ * a multiple of the block size). 0 or EDGEMTA_E_INVAL with a message.
+ */
+int conf_validate(const struct conf *c, char *err, size_t errlen);
+
+/* Print every effective setting as "key = value" lines through out(). */
+void conf_print(const struct conf *c, void (*out)(void *arg,
+    const char *line), void *arg);
+
+/* true if a is inside one of c->mynetworks. */
+bool conf_in_mynetworks(const struct conf *c, const struct net_addr *a);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * test.h - the smallest unit-test harness.
+ *
+ *   static void test_x(void) { CHECK(1 + 1 == 2); CHECK_EQ(a, b); }
+ *   int main(void) { RUN(test_x); return test_report("name"); }
+ *
+ * Each binary prints "name: N passed, N failed" last and exits non-zero
+ * when anything failed.
+ */
+#ifndef TEST_H
+#define TEST_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int test_passed, test_failed, test_cur_failed;
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+		    __LINE__, #cond); \
+		test_cur_failed++; \
+	} \
+} while (0)
+
+#define CHECK_EQ(a, b) do { \
+	long long ca_ = (long long)(a), cb_ = (long long)(b); \
+	if (ca_ != cb_) { \
+		fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, " \
+		    "%s == %lld\n", __FILE__, __LINE__, #a, ca_, #b, cb_); \
+		test_cur_failed++; \
+	} \
+} while (0)
+
+#define CHECK_STR(a, b) do { \
+	const char *sa_ = (a), *sb_ = (b); \
+	if (strcmp(sa_, sb_) != 0) { \
+		fprintf(stderr, "%s:%d: CHECK_STR failed: \"%s\" != " \
+		    "\"%s\"\n", __FILE__, __LINE__, sa_, sb_); \
+		test_cur_failed++; \
+	} \
+} while (0)
+
+#define RUN(fn) do { \
+	test_cur_failed = 0; \
+	fn(); \
+	if (test_cur_failed) { \
+		fprintf(stderr, "FAIL %s\n", #fn); \
+		test_failed++; \
+	} else { \
+		test_passed++; \
+	} \
+} while (0)
+
+static inline int
+test_report(const char *name)
+{
+	printf("%s: %d passed, %d failed\n", name, test_passed, test_failed);
+	return test_failed ? 1 : 0;
+}
+
+#endif
