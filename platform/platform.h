@@ -88,6 +88,12 @@ long plat_write(int fd, const void *buf, size_t len);
 
 void plat_close(int fd);
 
+/*
+ * true if the peer of a local (unix) socket runs as root or as the same
+ * user as this process (admin commands over the local socket).
+ */
+bool plat_peer_is_admin(int fd);
+
 /* ---- logging ---- */
 
 /* Emit one finished line (no newline) at a log_level from log.h. */

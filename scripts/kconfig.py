@@ -11,6 +11,8 @@ import sys
 
 import kconfiglib
 
+CONFIG = os.environ.get("KCONFIG_CONFIG", ".config")
+
 
 def load(strict_file=None):
     kconf = kconfiglib.Kconfig("Kconfig", warn_to_stderr=False)
@@ -61,15 +63,15 @@ def main():
     cmd = sys.argv[1]
     if cmd == "defconfig":
         kconf = load(sys.argv[2])
-        kconf.write_config(".config", save_old=False)
+        kconf.write_config(CONFIG, save_old=False)
     elif cmd == "olddefconfig":
-        kconf = load(".config")
-        kconf.write_config(".config", save_old=False)
+        kconf = load(CONFIG)
+        kconf.write_config(CONFIG, save_old=False)
     elif cmd == "genconfig":
-        kconf = load(".config")
+        kconf = load(CONFIG)
         genconfig(kconf, sys.argv[2])
     elif cmd == "savedefconfig":
-        kconf = load(".config")
+        kconf = load(CONFIG)
         kconf.write_min_config(sys.argv[2])
         print("wrote", sys.argv[2])
     else:

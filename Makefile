@@ -1,0 +1,119 @@
+# edgemta - see README.md.
+#
+#   make                     build (uses config/defconfig when there is no .config)
+#   make NAME_defconfig      .config from config/NAME_defconfig
+#   make menuconfig | defconfig | savedefconfig | olddefconfig
+#   make run | test | size | install | clean
+#   make BUILD=dir KCONFIG_CONFIG=dir/.config ...   an out-of-tree build
+#   make CROSS_COMPILE=arm-none-eabi- ...           a cross build
+#   make V=1                 show the commands
+
+BUILD ?= build
+KCONFIG_CONFIG ?= .config
+export KCONFIG_CONFIG
+PYTHON := /usr/bin/python3
+CROSS_COMPILE ?=
+CC := $(CROSS_COMPILE)gcc
+AR := $(CROSS_COMPILE)ar
+SIZE := $(CROSS_COMPILE)size
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARN := -Wall -Wextra -Wundef -Wshadow -Werror
+CFLAGS ?= -Os -g
+CFLAGS += -std=c11 $(WARN) -ffunction-sections -fdata-sections
+CPPFLAGS += -I$(BUILD)/include -Icore -Iplatform
+LDFLAGS += -Wl,--gc-sections
+EXTRA_CFLAGS ?=
+CFLAGS += $(EXTRA_CFLAGS)
+
+CONFIG_H := $(BUILD)/include/edgemta_config.h
+
+# Targets that do not need a configuration.
+NOCONFIG := menuconfig defconfig savedefconfig olddefconfig clean help \
+	%_defconfig deps
+
+-include $(KCONFIG_CONFIG)
+
+CORE_SRC := $(wildcard core/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+PLAT_SRC := $(wildcard platform/linux/*.c platform/posix/*.c)
+PLAT_OBJ := $(PLAT_SRC:%.c=$(BUILD)/%.o)
+SIM_SRC := $(wildcard platform/sim/*.c)
+FAKE_SRC := $(wildcard test/fake/*.c)
+UNIT_SRC := $(wildcard test/unit/*_test.c)
+UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+LIBS :=
+
+ifeq ($(CONFIG_TARGET_CORE_ONLY),y)
+ALL := $(BUILD)/libedgemta-core.a
+else
+ALL := $(BUILD)/edgemta
+endif
+
+.PHONY: all run test size install clean menuconfig defconfig savedefconfig \
+	olddefconfig unit deps help
+all: $(ALL)
+
+$(KCONFIG_CONFIG):
+	@echo "  GEN     $@ from config/defconfig"
+	$(Q)$(PYTHON) scripts/kconfig.py defconfig config/defconfig
+
+$(CONFIG_H): $(KCONFIG_CONFIG) Kconfig scripts/kconfig.py
+	$(Q)$(PYTHON) scripts/kconfig.py genconfig $@
+
+$(BUILD)/%.o: %.c $(CONFIG_H)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libedgemta-core.a: $(CORE_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/edgemta: $(PLAT_OBJ) $(BUILD)/libedgemta-core.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PLAT_OBJ) \
+		$(BUILD)/libedgemta-core.a $(LIBS)
+
+# Unit tests: test/unit/NAME_test.c + fakes + flash simulator + core.
+$(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
+		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
+		$(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_SRC:%.c=$(BUILD)/%.o) \
+		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a
+
+$(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake
+$(BUILD)/platform/sim/%.o: CPPFLAGS += -Iplatform/sim
+
+unit: $(UNIT_BIN)
+	$(Q)fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+
+# ---- configuration ----
+%_defconfig: config/%_defconfig
+	$(Q)$(PYTHON) scripts/kconfig.py defconfig $<
+
+defconfig:
+	$(Q)$(PYTHON) scripts/kconfig.py defconfig config/defconfig
+
+olddefconfig:
+	$(Q)$(PYTHON) scripts/kconfig.py olddefconfig
+
+menuconfig:
+	$(Q)$(PYTHON) -m menuconfig Kconfig
+
+savedefconfig:
+	$(Q)$(PYTHON) scripts/kconfig.py savedefconfig $(BUILD)/defconfig
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,42 @@
+/*
+ * linux.h - pieces of the Linux platform shared between its files
+ * (daemon, admin commands, sendmail injector). Not used by core/.
+ */
+#ifndef LINUX_H
+#define LINUX_H
+
+#include "edgemta.h"
+#include "conf.h"
+#include "flash.h"
+
+/*
+ * Logging: foreground = lines to stderr with a timestamp; otherwise
+ * syslog(3) with facility LOG_MAIL and the given ident.
+ */
+void plat_log_open(bool foreground, const char *ident);
+
+/*
+ * Load the runtime configuration: defaults, then the file at path.
+ * A missing file is an error unless missing_ok (the built-in default
+ * path may be absent). 0 or EDGEMTA_E_INVAL / _NOENT with
+ * "file:line: message" in err.
+ */
+int conf_load_file(struct conf *c, const char *path, bool missing_ok,
+    char *err, size_t errlen);
+
+/* The config path to use: -C/-c argument, else $EDGEMTA_CONFIG, else
+ * CONFIG_DEFAULT_CONFIG_FILE. */
+const char *conf_default_path(void);
+
+/*
+ * Open the queue of c read-only (admin listing while the daemon may be
+ * running): flash_file_open(rdonly) + queue_open(QUEUE_O_RDONLY).
+ * Returns 0 or an error after printing a message to stderr.
+ */
+int admin_queue_open_ro(const struct conf *c, struct flash *fl);
+
+/* The multi-call entry points (argv[0] "sendmail" / "mailq"). */
+int sendmail_main(int argc, char **argv);
+int mailq_main(int argc, char **argv);
+
+#endif
