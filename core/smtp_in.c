@@ -1,0 +1,534 @@
+/*
+ * smtp_in.c - SMTP server: listeners, the session pool, input framing
+ * and session life (see smtp_in.h). Commands live in smtp_in_cmd.c.
+ *
+ * Input: every complete command in the receive buffer is run in order
+ * (PIPELINING, RFC 2920), replies pile up in the send buffer, which is
+ * flushed once per read batch. Processing pauses when fewer than
+ * SMTP_IN_REPLY_MAX bytes of send buffer are free and resumes on
+ * IO_EV_DRAINED. In DATA the bytes go through the decoder to the queue
+ * as they arrive. After the end of data the session waits for the group
+ * commit with reading paused (SMTP_IN_COMMIT), so a pipelined command
+ * never runs before the 250 for the message is sent.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "smtp_in.h"
+#include "smtp_in_int.h"
+#include "ev.h"
+#include "log.h"
+#include "platform.h"
+
+struct smtp_in_listener {
+	int fd;
+	uint8_t mode;		/* enum listen_mode */
+};
+
+const struct conf *smtp_in_conf;
+char smtp_in_host[CONF_STR_MAX];
+
+static struct smtp_in_listener smtp_in_listeners[CONFIG_MAX_LISTENERS + 1];
+static unsigned smtp_in_nlisteners;
+static struct smtp_in_session smtp_in_sessions[CONFIG_MAX_SESSIONS];
+
+static void smtp_in_on_io(void *arg, int event);
+
+/* ---- replies and session end ---- */
+
+void
+smtp_in_reply(struct smtp_in_session *s, const char *fmt, ...)
+{
+	char buf[SMTP_IN_REPLY_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		return;
+	}
+	if ((size_t)n > sizeof(buf) - 3) {
+		n = (int)(sizeof(buf) - 3);
+	}
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	if (io_write(&s->io, buf, (size_t)n) != 0) {
+		/* cannot happen while the REPLY_MAX rule holds: a client
+		 * that never reads its replies is dropped */
+		log_warn("%s: send buffer full, dropping session",
+		    s->peer_str);
+		s->closing = true;
+	}
+}
+
+bool
+smtp_in_error(struct smtp_in_session *s)
+{
+	if (++s->nerr < SMTP_IN_MAX_ERRORS) {
+		return false;
+	}
+	smtp_in_close(s, NULL);
+	return true;
+}
+
+/* Postfix-shaped "disconnect from unknown[1.2.3.4] ehlo=1 mail=1 ...". */
+static void
+smtp_in_log_disconnect(struct smtp_in_session *s)
+{
+	char buf[LOG_LINE_MAX];
+	size_t o = 0;
+	unsigned ok = 0, total = 0;
+	int v;
+
+	for (v = 1; v <= SMTP_CMD_COUNT && o < sizeof(buf); v++) {
+		int i = v == SMTP_CMD_COUNT ? SMTP_CMD_UNKNOWN : v;
+		const char *name = smtp_cmd_name(i);
+		char low[16];
+		size_t k;
+		int n;
+
+		if (s->cmd_total[i] == 0) {
+			continue;
+		}
+		for (k = 0; name[k] != '\0' && k < sizeof(low) - 1; k++) {
+			low[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ?
+			    name[k] - 'A' + 'a' : name[k]);
+		}
+		low[k] = '\0';
+		if (s->cmd_ok[i] == s->cmd_total[i]) {
+			n = snprintf(buf + o, sizeof(buf) - o, " %s=%u", low,
+			    s->cmd_ok[i]);
+		} else {
+			n = snprintf(buf + o, sizeof(buf) - o, " %s=%u/%u",
+			    low, s->cmd_ok[i], s->cmd_total[i]);
+		}
+		if (n < 0) {
+			break;
+		}
+		o += (size_t)n;
+		ok += s->cmd_ok[i];
+		total += s->cmd_total[i];
+	}
+	buf[MIN(o, sizeof(buf) - 1)] = '\0';
+	if (ok == total) {
+		log_info("disconnect from %s%s commands=%u",
+		    s->peer_str, buf, total);
+	} else {
+		log_info("disconnect from %s%s commands=%u/%u",
+		    s->peer_str, buf, ok, total);
+	}
+}
+
+void
+smtp_in_free(struct smtp_in_session *s, bool drain)
+{
+	if (s->w_open) {
+		/* unsealed: dropped; sealed and waiting: stays queued,
+		 * only the callback is cancelled */
+		queue_msg_abort(&s->w);
+		s->w_open = false;
+	}
+	smtp_in_log_disconnect(s);
+	if (drain) {
+		io_close_after_drain(&s->io);
+	} else {
+		io_close(&s->io);
+	}
+	s->state = SMTP_IN_FREE;
+}
+
+void
+smtp_in_close(struct smtp_in_session *s, const char *line)
+{
+	if (line != NULL) {
+		smtp_in_reply(s, "%s", line);
+	} else {
+		smtp_in_reply(s, "421 4.7.0 %s Error: too many errors",
+		    smtp_in_host);
+	}
+	s->closing = true;
+}
+
+void
+smtp_in_enter(struct smtp_in_session *s, int state)
+{
+	int old = s->state;
+
+	if (state == SMTP_IN_READY || state == SMTP_IN_HELO) {
+		/* a new transaction starts from nothing */
+		if (s->w_open) {
+			queue_msg_abort(&s->w);
+			s->w_open = false;
+		}
+		s->env_len = 0;
+		s->nrcpt = 0;
+		s->nrcpt_tried = 0;
+		s->size_hint = 0;
+		s->utf8 = false;
+		s->q_err = 0;
+		s->msg_size = 0;
+	}
+	if (state == SMTP_IN_DATA) {
+		smtp_data_init(&s->dec, smtp_in_conf->message_size_limit);
+	}
+	s->state = (uint8_t)state;
+	if (state == SMTP_IN_COMMIT) {
+		io_pause_read(&s->io, true);
+	} else if (old == SMTP_IN_COMMIT) {
+		/* the io redelivers IO_EV_READ for pipelined input */
+		io_pause_read(&s->io, false);
+	}
+}
+
+/* ---- input ---- */
+
+/* Run one command or skip a bad line. false: stop processing. */
+static bool
+smtp_in_line(struct smtp_in_session *s, const uint8_t *data, size_t len)
+{
+	char line[SMTP_CMD_LINE_MAX];
+	size_t linelen, used;
+
+	if (s->discarding) {
+		bool end = smtp_cmd_discard(data, len, &used);
+
+		io_rconsume(&s->io, used);
+		if (!end) {
+			return false;
+		}
+		s->discarding = false;
+		smtp_in_reply(s, "500 5.5.2 Error: line too long (limit "
+		    "512 octets)");
+		smtp_in_error(s);
+		return true;
+	}
+	switch (smtp_cmd_frame(data, len, &linelen, &used)) {
+	case SMTP_CMD_F_PARTIAL:
+		return false;
+	case SMTP_CMD_F_OVERFLOW:
+		io_rconsume(&s->io, used);
+		s->discarding = true;
+		return true;
+	case SMTP_CMD_F_TOOLONG:
+		io_rconsume(&s->io, used);
+		smtp_in_reply(s, "500 5.5.2 Error: line too long (limit "
+		    "512 octets)");
+		smtp_in_error(s);
+		return true;
+	case SMTP_CMD_F_BAD:
+		io_rconsume(&s->io, used);
+		smtp_in_reply(s, "500 5.5.2 Error: bare CR, bare LF or NUL "
+		    "in command; lines must end with CRLF");
+		smtp_in_error(s);
+		return true;
+	default:
+		break;
+	}
+	memcpy(line, data, linelen);
+	line[linelen] = '\0';
+	io_rconsume(&s->io, used);
+	smtp_in_command(s, line);
+	return true;
+}
+
+/* Stream message bytes through the decoder into the queue. */
+static void
+smtp_in_data(struct smtp_in_session *s, const uint8_t *data, size_t len)
+{
+	uint8_t out[512];
+	size_t n = MIN(len, sizeof(out)), olen, used;
+
+	used = smtp_data_feed(&s->dec, data, n, out, &olen);
+	if (olen > 0 && s->dec.err == SMTP_DATA_OK && s->q_err == 0) {
+		int r = queue_msg_write(&s->w, out, olen);
+
+		if (r < 0) {
+			/* the writer is dead: decode on to the end */
+			s->q_err = r;
+		} else {
+			s->msg_size += olen;
+		}
+	}
+	io_rconsume(&s->io, used);
+	if (s->dec.done) {
+		smtp_in_data_end(s);
+	}
+}
+
+static void
+smtp_in_input(struct smtp_in_session *s)
+{
+	unsigned guard;
+
+	for (guard = 0; guard < 100000 && !s->closing; guard++) {
+		const uint8_t *data;
+		size_t len;
+
+		if (s->state == SMTP_IN_COMMIT) {
+			break;
+		}
+		if (io_wroom(&s->io) < SMTP_IN_REPLY_MAX) {
+			break;		/* resumes on IO_EV_DRAINED */
+		}
+		data = io_rpeek(&s->io, &len);
+		if (len == 0) {
+			break;
+		}
+		if (s->state == SMTP_IN_DATA) {
+			smtp_in_data(s, data, len);
+		} else if (!smtp_in_line(s, data, len)) {
+			break;
+		}
+	}
+	if (s->closing) {
+		smtp_in_free(s, true);
+		return;
+	}
+	io_flush(&s->io);
+}
+
+static void
+smtp_in_on_io(void *arg, int event)
+{
+	struct smtp_in_session *s = arg;
+
+	switch (event) {
+	case IO_EV_READ:
+	case IO_EV_DRAINED:
+		smtp_in_input(s);
+		break;
+	case IO_EV_TIMEOUT:
+		smtp_in_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    smtp_in_host);
+		log_info("timeout after %s from %s",
+		    s->state == SMTP_IN_DATA ? "DATA" : "command",
+		    s->peer_str);
+		smtp_in_free(s, true);
+		break;
+	default:
+		if (s->state == SMTP_IN_DATA || s->state == SMTP_IN_COMMIT) {
+			log_info("lost connection after DATA from %s",
+			    s->peer_str);
+		}
+		smtp_in_free(s, false);
+		break;
+	}
+}
+
+/* ---- accepting ---- */
+
+/* Best effort one-line answer on a socket we will not serve. */
+static void
+smtp_in_refuse(int fd, const char *line)
+{
+	char buf[SMTP_IN_REPLY_MAX];
+	int n = snprintf(buf, sizeof(buf), "%s\r\n", line);
+
+	if (n > 0) {
+		(void)plat_write(fd, buf, MIN((size_t)n, sizeof(buf) - 1));
+	}
+	plat_close(fd);
+}
+
+static bool
+smtp_in_same_peer(const struct net_addr *a, const struct net_addr *b)
+{
+	return a->family == b->family && a->family != NET_LOCAL &&
+	    memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+}
+
+static void
+smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
+{
+	struct smtp_in_session *s = NULL;
+	char ip[NET_ADDR_STRLEN], line[SMTP_IN_REPLY_MAX];
+	unsigned i, same = 0;
+	uint8_t c;
+
+	net_addr_str(peer, ip, sizeof(ip));
+	for (i = 0; i < ARRAY_SIZE(smtp_in_sessions); i++) {
+		struct smtp_in_session *t = &smtp_in_sessions[i];
+
+		if (t->state == SMTP_IN_FREE) {
+			if (s == NULL) {
+				s = t;
+			}
+		} else if (smtp_in_same_peer(&t->peer, peer)) {
+			same++;
+		}
+	}
+	if (s == NULL) {
+		log_warn("too many sessions, refusing %s", ip);
+		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
+		    "connections, try again later", smtp_in_host);
+		smtp_in_refuse(fd, line);
+		return;
+	}
+	if (same >= CONFIG_MAX_SESSIONS_PER_CLIENT) {
+		log_warn("too many sessions from %s, refusing", ip);
+		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
+		    "connections from your address", smtp_in_host);
+		smtp_in_refuse(fd, line);
+		return;
+	}
+	/*
+	 * Early talker: a client must wait for the greeting (RFC 5321
+	 * 3.1). Spammware that does not shows itself with data that is
+	 * already there. Local submitters are trusted and not checked.
+	 */
+	if (l->mode != LISTEN_LOCAL && plat_read(fd, &c, 1) > 0) {
+		log_info("early talker from unknown[%s], dropped", ip);
+		smtp_in_refuse(fd, "554 5.5.1 Protocol error: talking before "
+		    "the greeting");
+		return;
+	}
+	memset(s, 0, offsetof(struct smtp_in_session, io));
+	s->mode = l->mode;
+	s->peer = *peer;
+	memcpy(s->peer_ip, ip, sizeof(s->peer_ip));
+	if (l->mode == LISTEN_LOCAL) {
+		snprintf(s->peer_str, sizeof(s->peer_str), "local");
+	} else {
+		snprintf(s->peer_str, sizeof(s->peer_str), "unknown[%s]",
+		    s->peer_ip);
+	}
+	s->relay_ok = l->mode == LISTEN_LOCAL ||
+	    conf_in_mynetworks(smtp_in_conf, peer);
+	s->admin = l->mode == LISTEN_LOCAL && plat_peer_is_admin(fd);
+	if (io_open(&s->io, fd, false, smtp_in_on_io, s) != 0) {
+		plat_close(fd);
+		return;
+	}
+	s->state = SMTP_IN_HELO;
+	io_set_timeout(&s->io, smtp_in_conf->smtpd_timeout * 1000u);
+	log_info("connect from %s", s->peer_str);
+	/* never wait for DNS before the greeting */
+	smtp_in_reply(s, "220 %s ESMTP edgemta", smtp_in_host);
+	io_flush(&s->io);
+}
+
+static void
+smtp_in_on_accept(void *arg, unsigned events)
+{
+	struct smtp_in_listener *l = arg;
+	unsigned i;
+
+	(void)events;
+	for (i = 0; i < 4096; i++) {
+		struct net_addr peer;
+		int fd;
+
+		memset(&peer, 0, sizeof(peer));
+		fd = plat_accept(l->fd, &peer);
+		if (fd == EDGEMTA_E_AGAIN) {
+			break;
+		}
+		if (fd < 0) {
+			log_warn("accept: %s", edgemta_strerror(fd));
+			break;
+		}
+		smtp_in_new(l, fd, &peer);
+	}
+}
+
+/* ---- start and stop ---- */
+
+static int
+smtp_in_listen(int fd, uint8_t mode, const char *what)
+{
+	struct smtp_in_listener *l;
+
+	if (fd < 0) {
+		log_err("cannot listen on %s: %s", what,
+		    edgemta_strerror(fd));
+		return fd;
+	}
+	l = &smtp_in_listeners[smtp_in_nlisteners++];
+	l->fd = fd;
+	l->mode = mode;
+	if (ev_watch(fd, EV_READ, smtp_in_on_accept, l) < 0) {
+		log_err("cannot watch listener %s", what);
+		return EDGEMTA_E_IO;
+	}
+	log_info("listening on %s", what);
+	return 0;
+}
+
+int
+smtp_in_start(const struct conf *c, const char *hostname)
+{
+	unsigned i;
+	int r;
+
+	smtp_in_conf = c;
+	snprintf(smtp_in_host, sizeof(smtp_in_host), "%s", hostname);
+	smtp_in_nlisteners = 0;
+	for (i = 0; i < c->nlisten && i < CONFIG_MAX_LISTENERS; i++) {
+		const struct conf_listen *cl = &c->listen[i];
+		char ip[NET_ADDR_STRLEN], what[NET_ADDR_STRLEN + 8];
+
+		net_addr_str(&cl->addr, ip, sizeof(ip));
+		snprintf(what, sizeof(what), cl->addr.family == NET_INET6 ?
+		    "[%s]:%u" : "%s:%u", ip, (unsigned)cl->addr.port);
+		r = smtp_in_listen(plat_listen_tcp(&cl->addr), cl->mode, what);
+		if (r < 0) {
+			goto fail;
+		}
+		if (cl->mode == LISTEN_SUBMISSION || cl->mode == LISTEN_SMTPS) {
+			/* seam: the TLS issue adds STARTTLS/implicit TLS and
+			 * AUTH; until then these behave like "smtp" */
+			log_warn("%s: TLS and AUTH are not built yet, serving "
+			    "plain SMTP with the smtp relay policy", what);
+		}
+	}
+	if (c->local_socket[0] != '\0') {
+		r = smtp_in_listen(plat_listen_local(c->local_socket),
+		    LISTEN_LOCAL, c->local_socket);
+		if (r < 0) {
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	smtp_in_stop();
+	return r;
+}
+
+void
+smtp_in_stop(void)
+{
+	unsigned i;
+
+	for (i = 0; i < smtp_in_nlisteners; i++) {
+		if (smtp_in_listeners[i].fd >= 0) {
+			ev_unwatch(smtp_in_listeners[i].fd);
+			plat_close(smtp_in_listeners[i].fd);
+			smtp_in_listeners[i].fd = -1;
+		}
+	}
+	smtp_in_nlisteners = 0;
+	for (i = 0; i < ARRAY_SIZE(smtp_in_sessions); i++) {
+		struct smtp_in_session *s = &smtp_in_sessions[i];
+
+		if (s->state == SMTP_IN_FREE) {
+			continue;
+		}
+		smtp_in_reply(s, "421 4.3.2 %s Service shutting down",
+		    smtp_in_host);
+		smtp_in_free(s, true);
+	}
+}
+
+unsigned
+smtp_in_active(void)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(smtp_in_sessions); i++) {
+		n += smtp_in_sessions[i].state != SMTP_IN_FREE;
+	}
+	return n;
+}

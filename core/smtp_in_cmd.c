@@ -1,0 +1,485 @@
+/*
+ * smtp_in_cmd.c - the SMTP server's commands (RFC 5321 4.1, 2920, 1870,
+ * 6152, 6531, 2034/3463) as a table of "allowed in which states" and an
+ * action, OpenSMTPD style; and the DATA transaction with the queue.
+ *
+ * Every peer problem becomes a reply with an enhanced status code.
+ * Protocol errors (unknown command, syntax, bad sequence) are counted;
+ * SMTP_IN_MAX_ERRORS of them end the session with 421.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "smtp_in_int.h"
+#include "log.h"
+#include "platform.h"
+#include "sched.h"
+
+#define ST(x) (1u << (x))
+#define ST_CMD (ST(SMTP_IN_HELO) | ST(SMTP_IN_READY) | ST(SMTP_IN_MAIL) | \
+	ST(SMTP_IN_RCPT))
+
+struct smtp_in_cmd {
+	unsigned states;	/* where the command is allowed */
+	const char *seq;	/* 503 text when it is not */
+	bool (*act)(struct smtp_in_session *s, const char *arg);
+};
+
+/* ---- the envelope buffer ---- */
+
+static const char *
+smtp_in_sender(const struct smtp_in_session *s)
+{
+	return s->env;
+}
+
+static bool
+smtp_in_env_put(struct smtp_in_session *s, const char *str)
+{
+	size_t n = strlen(str) + 1;
+
+	if (n > sizeof(s->env) - s->env_len) {
+		return false;
+	}
+	memcpy(s->env + s->env_len, str, n);
+	s->env_len += n;
+	return true;
+}
+
+/* ---- commands ---- */
+
+static bool
+smtp_in_helo(struct smtp_in_session *s, const char *arg, bool esmtp)
+{
+	size_t i;
+
+	if (arg[0] == '\0') {
+		smtp_in_reply(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		smtp_in_error(s);
+		return false;
+	}
+	/* kept for the Received: header: printable ASCII only */
+	for (i = 0; arg[i] != '\0' && i < sizeof(s->helo) - 1; i++) {
+		unsigned char c = (unsigned char)arg[i];
+
+		s->helo[i] = (char)(c > 0x20 && c < 0x7f ? c : '?');
+	}
+	s->helo[i] = '\0';
+	s->esmtp = esmtp;
+	smtp_in_enter(s, SMTP_IN_READY);
+	if (!esmtp) {
+		smtp_in_reply(s, "250 %s", smtp_in_host);
+		return true;
+	}
+	/* Seam: STARTTLS (when configured and not active) and AUTH (after
+	 * TLS) are advertised here by the TLS issue. */
+	smtp_in_reply(s, "250-%s\r\n"
+	    "250-PIPELINING\r\n"
+	    "250-SIZE %lu\r\n"
+	    "250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 SMTPUTF8", smtp_in_host,
+	    (unsigned long)smtp_in_conf->message_size_limit);
+	return true;
+}
+
+static bool
+smtp_in_ehlo_cmd(struct smtp_in_session *s, const char *arg)
+{
+	return smtp_in_helo(s, arg, true);
+}
+
+static bool
+smtp_in_helo_cmd(struct smtp_in_session *s, const char *arg)
+{
+	return smtp_in_helo(s, arg, false);
+}
+
+static bool
+smtp_in_mail(struct smtp_in_session *s, const char *arg)
+{
+	struct smtp_cmd_mail m;
+	uint32_t limit = smtp_in_conf->message_size_limit;
+
+	switch (smtp_cmd_mail(arg, &m)) {
+	case SMTP_CMD_OK:
+		break;
+	case SMTP_CMD_E_ADDR:
+		smtp_in_reply(s, "501 5.1.7 Bad sender address syntax");
+		smtp_in_error(s);
+		return false;
+	case SMTP_CMD_E_PARAM:
+		smtp_in_reply(s, "555 5.5.4 Unsupported option in MAIL "
+		    "command");
+		smtp_in_error(s);
+		return false;
+	case SMTP_CMD_E_VALUE:
+		smtp_in_reply(s, "501 5.5.4 Bad parameter value in MAIL "
+		    "command");
+		smtp_in_error(s);
+		return false;
+	default:
+		smtp_in_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		smtp_in_error(s);
+		return false;
+	}
+	if (!m.smtputf8 && smtp_cmd_is_utf8(m.addr)) {
+		smtp_in_reply(s, "553 5.6.7 Non-ASCII sender needs the "
+		    "SMTPUTF8 parameter");
+		smtp_in_error(s);
+		return false;
+	}
+	if (limit != 0 && m.size > limit) {
+		smtp_in_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return false;
+	}
+	smtp_in_enter(s, SMTP_IN_READY);
+	(void)smtp_in_env_put(s, m.addr);	/* ADDR_MAX < RCPT_BUF */
+	s->size_hint = m.size;
+	s->utf8 = m.smtputf8;
+	smtp_in_enter(s, SMTP_IN_MAIL);
+	smtp_in_reply(s, "250 2.1.0 Ok");
+	return true;
+}
+
+static bool
+smtp_in_rcpt(struct smtp_in_session *s, const char *arg)
+{
+	char addr[ADDR_MAX];
+
+	s->nrcpt_tried++;
+	switch (smtp_cmd_rcpt(arg, addr)) {
+	case SMTP_CMD_OK:
+		break;
+	case SMTP_CMD_E_ADDR:
+		smtp_in_reply(s, "501 5.1.3 Bad recipient address syntax");
+		smtp_in_error(s);
+		return false;
+	case SMTP_CMD_E_PARAM:
+		smtp_in_reply(s, "555 5.5.4 Unsupported option in RCPT "
+		    "command");
+		smtp_in_error(s);
+		return false;
+	default:
+		smtp_in_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		smtp_in_error(s);
+		return false;
+	}
+	if (!s->utf8 && smtp_cmd_is_utf8(addr)) {
+		smtp_in_reply(s, "553 5.6.7 Non-ASCII recipient needs the "
+		    "SMTPUTF8 parameter");
+		smtp_in_error(s);
+		return false;
+	}
+	/* Never an open relay: mynetworks and the local socket only (AUTH
+	 * arrives with TLS). No local delivery, so no exceptions. */
+	if (!s->relay_ok) {
+		log_info("reject: RCPT from %s: 554 5.7.1 <%s>: Relay "
+		    "access denied", s->peer_str, addr);
+		smtp_in_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
+		smtp_in_error(s);
+		return false;
+	}
+	if (s->nrcpt >= CONFIG_SMTP_MAX_RCPT || !smtp_in_env_put(s, addr)) {
+		smtp_in_reply(s, "452 4.5.3 Error: too many recipients");
+		return false;
+	}
+	s->nrcpt++;
+	smtp_in_enter(s, SMTP_IN_RCPT);
+	smtp_in_reply(s, "250 2.1.5 Ok");
+	return true;
+}
+
+/* The reply for a queue error at DATA time (storage is always 4xx). */
+static void
+smtp_in_queue_reply(struct smtp_in_session *s, int err)
+{
+	if (err == EDGEMTA_E_TOOBIG) {
+		smtp_in_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+	} else if (err == EDGEMTA_E_FULL) {
+		smtp_in_reply(s, "452 4.3.1 Insufficient system storage");
+	} else {
+		smtp_in_reply(s, "451 4.3.0 Error writing message to queue, "
+		    "try again");
+	}
+}
+
+/* Our trace header (RFC 5321 4.4), the first bytes of the message. */
+static int
+smtp_in_received(struct smtp_in_session *s)
+{
+	char buf[1024], date[64], id[QUEUE_ID_STRLEN];
+	const char *rcpt = s->env + strlen(s->env) + 1;
+	int n;
+
+	plat_rfc5322_date(plat_time(), date, sizeof(date));
+	queue_id_str(s->w.id, id);
+	if (s->mode == LISTEN_LOCAL) {
+		n = snprintf(buf, sizeof(buf), "Received: by %s (edgemta, "
+		    "from local submission) id %s; %s\r\n", smtp_in_host,
+		    id, date);
+	} else if (s->nrcpt == 1) {
+		n = snprintf(buf, sizeof(buf), "Received: from %s (unknown "
+		    "[%s])\r\n\tby %s (edgemta) with %s id %s\r\n\tfor <%s>;"
+		    " %s\r\n", s->helo, s->peer_ip, smtp_in_host,
+		    s->esmtp ? "ESMTP" : "SMTP", id, rcpt, date);
+	} else {
+		n = snprintf(buf, sizeof(buf), "Received: from %s (unknown "
+		    "[%s])\r\n\tby %s (edgemta) with %s id %s;\r\n\t%s\r\n",
+		    s->helo, s->peer_ip, smtp_in_host,
+		    s->esmtp ? "ESMTP" : "SMTP", id, date);
+	}
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		return EDGEMTA_E_INVAL;
+	}
+	s->msg_size = (uint64_t)n;
+	return queue_msg_write(&s->w, buf, (size_t)n);
+}
+
+/*
+ * DATA: open the queue writer first, so that a full queue is refused
+ * before the client sends the message (452 4.3.1, or 552 5.3.4 when
+ * SIZE= is larger than the whole queue). No 354 was sent then, so the
+ * client does not send data and the session stays in sync.
+ */
+static bool
+smtp_in_data_cmd(struct smtp_in_session *s, const char *arg)
+{
+	const char *p;
+	unsigned i;
+	int r;
+
+	if (arg[0] != '\0') {
+		smtp_in_reply(s, "501 5.5.4 Syntax: DATA");
+		smtp_in_error(s);
+		return false;
+	}
+	if (s->state == SMTP_IN_MAIL) {
+		/* RFC 2920 3.1: all RCPTs of a pipelined group failed */
+		smtp_in_reply(s, "%s", s->nrcpt_tried > 0 ?
+		    "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: need RCPT command");
+		return false;
+	}
+	r = queue_msg_begin(&s->w, smtp_in_sender(s), s->size_hint, 0);
+	if (r < 0) {
+		log_warn("queue: cannot accept a message from %s: %s",
+		    s->peer_str, edgemta_strerror(r));
+		smtp_in_queue_reply(s, r);
+		return false;
+	}
+	s->w_open = true;
+	p = s->env + strlen(s->env) + 1;
+	for (i = 0; i < s->nrcpt && r == 0; i++) {
+		r = queue_msg_rcpt(&s->w, p);
+		p += strlen(p) + 1;
+	}
+	if (r == 0) {
+		r = smtp_in_received(s);
+	}
+	if (r < 0) {
+		queue_msg_abort(&s->w);
+		s->w_open = false;
+		smtp_in_queue_reply(s, r);
+		return false;
+	}
+	smtp_in_enter(s, SMTP_IN_DATA);
+	smtp_in_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	return false;	/* counted as done at its 250 (disconnect log) */
+}
+
+static void
+smtp_in_on_commit(void *arg, int err)
+{
+	struct smtp_in_session *s = arg;
+	char id[QUEUE_ID_STRLEN];
+
+	if (s->state != SMTP_IN_COMMIT) {
+		return;		/* cannot happen: abort cancels us */
+	}
+	s->w_open = false;
+	queue_id_str(s->w.id, id);
+	if (err != 0) {
+		log_err("%s: queue commit failed: %s", id,
+		    edgemta_strerror(err));
+		smtp_in_reply(s, "451 4.3.0 Error writing message to queue, "
+		    "try again");
+	} else {
+		char port[8] = "";
+
+		if (s->mode != LISTEN_LOCAL) {
+			snprintf(port, sizeof(port), ":%u",
+			    (unsigned)s->peer.port);
+		}
+		log_info("%s: client=%s%s, from=<%s>, size=%llu, nrcpt=%u",
+		    id, s->peer_str, port, smtp_in_sender(s),
+		    (unsigned long long)s->msg_size, s->nrcpt);
+		smtp_in_reply(s, "250 2.0.0 Ok: queued as %s", id);
+		if (s->cmd_ok[SMTP_CMD_DATA] < UINT16_MAX) {
+			s->cmd_ok[SMTP_CMD_DATA]++;
+		}
+		sched_kick();
+	}
+	smtp_in_enter(s, SMTP_IN_READY);
+	if (s->closing) {
+		smtp_in_free(s, true);
+		return;
+	}
+	io_flush(&s->io);
+}
+
+void
+smtp_in_data_end(struct smtp_in_session *s)
+{
+	const char *reply = smtp_data_reply(&s->dec);
+	int r;
+
+	if (reply != NULL || s->q_err != 0) {
+		if (reply != NULL) {
+			log_info("reject: DATA from %s: %s", s->peer_str,
+			    reply);
+			smtp_in_reply(s, "%s", reply);
+		} else {
+			smtp_in_queue_reply(s, s->q_err);
+		}
+		smtp_in_enter(s, SMTP_IN_READY);	/* aborts */
+		return;
+	}
+	r = queue_msg_seal(&s->w, smtp_in_on_commit, s);
+	if (r < 0) {
+		smtp_in_queue_reply(s, r == EDGEMTA_E_FULL ? r :
+		    EDGEMTA_E_IO);
+		smtp_in_enter(s, SMTP_IN_READY);
+		return;
+	}
+	smtp_in_enter(s, SMTP_IN_COMMIT);
+}
+
+static bool
+smtp_in_rset(struct smtp_in_session *s, const char *arg)
+{
+	(void)arg;
+	if (s->state != SMTP_IN_HELO) {
+		smtp_in_enter(s, SMTP_IN_READY);
+	}
+	smtp_in_reply(s, "250 2.0.0 Ok");
+	return true;
+}
+
+static bool
+smtp_in_noop(struct smtp_in_session *s, const char *arg)
+{
+	(void)arg;
+	smtp_in_reply(s, "250 2.0.0 Ok");
+	return true;
+}
+
+static bool
+smtp_in_quit(struct smtp_in_session *s, const char *arg)
+{
+	(void)arg;
+	smtp_in_close(s, "221 2.0.0 Bye");	/* at once, no delay */
+	return true;
+}
+
+static bool
+smtp_in_vrfy(struct smtp_in_session *s, const char *arg)
+{
+	if (arg[0] == '\0') {
+		smtp_in_reply(s, "501 5.5.4 Syntax: VRFY address");
+		smtp_in_error(s);
+		return false;
+	}
+	smtp_in_reply(s, "252 2.5.2 Cannot VRFY user, but will accept "
+	    "message and attempt delivery");
+	return true;
+}
+
+static bool
+smtp_in_help(struct smtp_in_session *s, const char *arg)
+{
+	(void)arg;
+	smtp_in_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
+	    "RSET NOOP QUIT VRFY HELP");
+	return true;
+}
+
+/* Admin over the local socket: "XQUEUE FLUSH", "XQUEUE DELETE id". */
+static bool
+smtp_in_xqueue(struct smtp_in_session *s, const char *arg)
+{
+	char reply[400];
+	size_t i;
+	int r;
+
+	reply[0] = '\0';
+	r = sched_admin(arg, reply, sizeof(reply));
+	for (i = 0; reply[i] != '\0' && i < sizeof(reply); i++) {
+		if ((unsigned char)reply[i] < 0x20) {
+			reply[i] = ' ';
+		}
+	}
+	log_info("admin from %s: XQUEUE %s: %s", s->peer_str, arg, reply);
+	smtp_in_reply(s, "%s %s", r < 0 ? "550 5.3.0" : "250 2.0.0", reply);
+	return r >= 0;
+}
+
+static const struct smtp_in_cmd smtp_in_cmds[SMTP_CMD_COUNT] = {
+	[SMTP_CMD_HELO] = { ST_CMD, NULL, smtp_in_helo_cmd },
+	[SMTP_CMD_EHLO] = { ST_CMD, NULL, smtp_in_ehlo_cmd },
+	[SMTP_CMD_MAIL] = { ST(SMTP_IN_READY),
+	    "503 5.5.1 Error: send HELO/EHLO first", smtp_in_mail },
+	[SMTP_CMD_RCPT] = { ST(SMTP_IN_MAIL) | ST(SMTP_IN_RCPT),
+	    "503 5.5.1 Error: need MAIL command", smtp_in_rcpt },
+	[SMTP_CMD_DATA] = { ST(SMTP_IN_MAIL) | ST(SMTP_IN_RCPT),
+	    "503 5.5.1 Error: need RCPT command", smtp_in_data_cmd },
+	[SMTP_CMD_RSET] = { ST_CMD, NULL, smtp_in_rset },
+	[SMTP_CMD_NOOP] = { ST_CMD, NULL, smtp_in_noop },
+	[SMTP_CMD_QUIT] = { ST_CMD, NULL, smtp_in_quit },
+	[SMTP_CMD_VRFY] = { ST_CMD, NULL, smtp_in_vrfy },
+	[SMTP_CMD_HELP] = { ST_CMD, NULL, smtp_in_help },
+	[SMTP_CMD_XQUEUE] = { ST_CMD, NULL, smtp_in_xqueue },
+};
+
+void
+smtp_in_command(struct smtp_in_session *s, char *line)
+{
+	const struct smtp_in_cmd *c;
+	const char *arg;
+	int verb = smtp_cmd_parse(line, &arg);
+
+	if (verb == SMTP_CMD_XQUEUE && !(s->mode == LISTEN_LOCAL &&
+	    s->admin)) {
+		verb = SMTP_CMD_UNKNOWN;
+	}
+	if (s->cmd_total[verb] < UINT16_MAX) {
+		s->cmd_total[verb]++;
+	}
+	c = &smtp_in_cmds[verb];
+	if (c->act == NULL) {
+		smtp_in_reply(s, "500 5.5.2 Error: command not recognized");
+		smtp_in_error(s);
+		return;
+	}
+	if (!(c->states & ST(s->state))) {
+		if (verb == SMTP_CMD_MAIL && s->state != SMTP_IN_HELO) {
+			smtp_in_reply(s, "503 5.5.1 Error: nested MAIL "
+			    "command");
+		} else {
+			smtp_in_reply(s, "%s", c->seq != NULL ? c->seq :
+			    "503 5.5.1 Error: bad sequence of commands");
+		}
+		smtp_in_error(s);
+		return;
+	}
+	if ((verb == SMTP_CMD_RSET || verb == SMTP_CMD_QUIT) &&
+	    arg[0] != '\0') {
+		smtp_in_reply(s, "501 5.5.4 Syntax: %s", smtp_cmd_name(verb));
+		smtp_in_error(s);
+		return;
+	}
+	if (c->act(s, arg) && s->cmd_ok[verb] < UINT16_MAX) {
+		s->cmd_ok[verb]++;
+	}
+}
