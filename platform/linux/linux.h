@@ -35,6 +35,18 @@ const char *conf_default_path(void);
  */
 int admin_queue_open_ro(const struct conf *c, struct flash *fl);
 
+/*
+ * "edgemta queue list|show ID|flush|delete ID|ALL|DEFERRED" with argv[0]
+ * the subcommand (admin.c). Returns the process exit code. A queue file
+ * that does not exist yet is an empty queue: admin_queue_open_ro() then
+ * returns EDGEMTA_E_NOENT without printing anything.
+ */
+int admin_queue_main(const struct conf *c, int argc, char **argv);
+
+/* What a queue_open() error means for the admin ("queue was written by
+ * a newer edgemta; refusing to start (nothing was changed)"). */
+const char *admin_queue_strerror(int err);
+
 /* The multi-call entry points (argv[0] "sendmail" / "mailq"). */
 int sendmail_main(int argc, char **argv);
 int mailq_main(int argc, char **argv);

@@ -1,0 +1,669 @@
+/*
+ * conf.c - the runtime configuration file.
+ *
+ * One table row per key: name, type, where the value lives in struct conf
+ * and its allowed range. Parsing, range checks and printing are driven by
+ * the type, so adding a key is adding a row (and a default).
+ *
+ * Syntax (Postfix-like): "key = value" per line; '#' starts a comment
+ * line; blank lines ignored; surrounding blanks trimmed; a later line wins
+ * except for "listen", whose first line in a file replaces the built-in
+ * listeners and further lines add to them. No continuation lines and no
+ * trailing comments (a '#' after a value is part of the value).
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+
+#define BOUNCE_RATE_LIMIT_DEFAULT 30	/* bounces per hour */
+#define ECHO_MAX 60			/* bytes of a bad value quoted back */
+
+static const char conf_ctl[] = "contains a control character";
+
+enum conf_type {
+	CT_STR,		/* free text, no control characters */
+	CT_PATH,	/* non-empty file name */
+	CT_HOST,	/* host name or empty */
+	CT_MAILBOX,	/* local@domain, bare local name, or empty */
+	CT_SIZE,	/* bytes, k/M/G suffixes */
+	CT_TIME,	/* seconds, s/m/h/d/w suffixes */
+	CT_UINT,	/* plain count */
+	CT_LISTEN,
+	CT_NETS,
+	CT_RELAY
+};
+
+struct conf_key {
+	const char *name;
+	uint8_t type;		/* enum conf_type */
+	uint16_t off;		/* offsetof(struct conf, field) */
+	uint16_t size;		/* sizeof the field */
+	uint32_t min, max;	/* numbers only */
+};
+
+#define KEY(n, t, lo, hi) { #n, t, offsetof(struct conf, n), \
+	sizeof(((struct conf *)0)->n), lo, hi }
+
+/* In the order conf_print writes them. */
+static const struct conf_key conf_keys[] = {
+	KEY(myhostname, CT_HOST, 0, 0),
+	KEY(myorigin, CT_HOST, 0, 0),
+	KEY(listen, CT_LISTEN, 0, 0),
+	KEY(mynetworks, CT_NETS, 0, 0),
+	KEY(queue_path, CT_PATH, 0, 0),
+	KEY(queue_size, CT_SIZE, 0, UINT32_MAX),
+	KEY(message_size_limit, CT_SIZE, 1024, 2147483647),
+	KEY(local_socket, CT_PATH, 0, 0),
+	KEY(smtpd_timeout, CT_TIME, 10, 3600),
+	KEY(relayhost, CT_RELAY, 0, 0),
+	KEY(minimal_backoff_time, CT_TIME, 1, 86400),
+	KEY(maximal_backoff_time, CT_TIME, 1, 604800),
+	KEY(maximal_queue_lifetime, CT_TIME, 60, 31536000),
+	KEY(bounce_notice_recipient, CT_MAILBOX, 0, 0),
+	KEY(bounce_rate_limit, CT_UINT, 1, 1000000),
+	KEY(aliases, CT_STR, 0, 0),
+	KEY(sender_rewrite, CT_MAILBOX, 0, 0),
+};
+
+struct conf_unit {
+	char suffix;
+	uint32_t mult;
+};
+
+static const struct conf_unit size_units[] = {
+	{ 'G', 1073741824u }, { 'M', 1048576u }, { 'K', 1024u },
+	{ 'g', 1073741824u }, { 'm', 1048576u }, { 'k', 1024u },
+};
+
+static const struct conf_unit time_units[] = {
+	{ 'w', 604800u }, { 'd', 86400u }, { 'h', 3600u }, { 'm', 60u },
+	{ 's', 1u },
+};
+
+static const char *const listen_modes[] = { "smtp", "submission",
+	"smtps" };
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* A token of a value: s[0..n) copied NUL-terminated into buf. */
+static bool
+next_token(const char **s, const char *end, char *buf, size_t len,
+    bool comma)
+{
+	const char *p = *s, *t;
+
+	while (p < end && (is_space(*p) || (comma && *p == ','))) {
+		p++;
+	}
+	if (p == end) {
+		*s = p;
+		return false;
+	}
+	t = p;
+	while (p < end && !is_space(*p) && !(comma && *p == ',')) {
+		p++;
+	}
+	snprintf(buf, len, "%.*s", (int)(p - t), t);
+	if ((size_t)(p - t) >= len) {
+		buf[len - 1] = '\0';	/* caller sees a truncated, bad token */
+		buf[len - 2] = '?';
+	}
+	*s = p;
+	return true;
+}
+
+/* RFC 1123 host name: labels of letters, digits, inner '-', <= 253. */
+static bool
+valid_hostname(const char *s, size_t n)
+{
+	size_t i, lab = 0;
+
+	if (n == 0 || n > 253) {
+		return false;
+	}
+	for (i = 0; i <= n; i++) {
+		char c = i < n ? s[i] : '.';
+
+		if (c == '.') {
+			if (lab == 0 || lab > 63 || s[i - 1] == '-' ||
+			    s[i - lab] == '-') {
+				return false;
+			}
+			lab = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-') {
+			lab++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+fmt_num(char *buf, size_t len, uint32_t v, const struct conf_unit *u,
+    size_t nu)
+{
+	size_t i;
+
+	for (i = 0; i < nu && v != 0; i++) {
+		if (u[i].mult > 1 && v % u[i].mult == 0) {
+			snprintf(buf, len, "%lu%c", (unsigned long)(v /
+			    u[i].mult), u[i].suffix);
+			return;
+		}
+	}
+	snprintf(buf, len, "%lu", (unsigned long)v);
+}
+
+static void
+fmt_value_num(const struct conf_key *k, uint32_t v, char *buf, size_t len)
+{
+	if (k->type == CT_SIZE) {
+		fmt_num(buf, len, v, size_units, 3);	/* upper case */
+	} else if (k->type == CT_TIME) {
+		fmt_num(buf, len, v, time_units, ARRAY_SIZE(time_units));
+	} else {
+		fmt_num(buf, len, v, NULL, 0);
+	}
+}
+
+/* Digits and an optional unit suffix. */
+static const char *
+parse_num(const struct conf_key *k, const char *v, size_t n, uint32_t *out)
+{
+	const struct conf_unit *u = NULL;
+	size_t nu = 0, i, digits;
+	uint64_t x = 0;
+
+	if (k->type == CT_SIZE) {
+		u = size_units;
+		nu = ARRAY_SIZE(size_units);
+	} else if (k->type == CT_TIME) {
+		u = time_units;
+		nu = ARRAY_SIZE(time_units);
+	}
+	for (digits = 0; digits < n && v[digits] >= '0' && v[digits] <= '9';
+	    digits++) {
+		x = x * 10 + (uint64_t)(v[digits] - '0');
+		if (x > UINT32_MAX) {
+			return "number too large";
+		}
+	}
+	if (digits == 0) {
+		goto bad;
+	}
+	if (digits < n) {
+		if (digits + 1 != n) {
+			goto bad;
+		}
+		for (i = 0; i < nu && u[i].suffix != v[digits]; i++) {
+		}
+		if (i == nu) {
+			goto bad;
+		}
+		x *= u[i].mult;
+		if (x > UINT32_MAX) {
+			return "number too large";
+		}
+	}
+	if (x < k->min || x > k->max) {
+		static char range[64];
+		char lo[16], hi[16];
+
+		fmt_value_num(k, k->min, lo, sizeof(lo));
+		fmt_value_num(k, k->max, hi, sizeof(hi));
+		snprintf(range, sizeof(range), "must be between %s and %s",
+		    lo, hi);
+		return range;
+	}
+	*out = (uint32_t)x;
+	return NULL;
+bad:
+	if (k->type == CT_SIZE) {
+		return "expected bytes, or a number with k, M or G";
+	}
+	if (k->type == CT_TIME) {
+		return "expected seconds, or a number with s, m, h, d or w";
+	}
+	return "expected a number";
+}
+
+/* One listener per "ADDR:PORT MODE" pair; s[0..n) may hold several. */
+static const char *
+parse_listen(struct conf *c, const char *s, size_t n, bool replace)
+{
+	const char *end = s + n;
+	struct conf_listen l;
+	char tok[64];
+	unsigned i, count = replace ? 0 : c->nlisten;
+
+	if (n == 0) {
+		return "expected ADDR:PORT MODE";
+	}
+	while (next_token(&s, end, tok, sizeof(tok), false)) {
+		memset(&l, 0, sizeof(l));
+		if (net_addr_parse_hostport(tok, &l.addr) != 0) {
+			return "ADDR:PORT must be like 127.0.0.1:25, "
+			    "[::1]:25 or *:25";
+		}
+		if (!next_token(&s, end, tok, sizeof(tok), false)) {
+			return "missing MODE (smtp, submission or smtps)";
+		}
+		for (i = 0; i < ARRAY_SIZE(listen_modes) &&
+		    strcmp(tok, listen_modes[i]) != 0; i++) {
+		}
+		if (i == ARRAY_SIZE(listen_modes)) {
+			return "MODE must be smtp, submission or smtps";
+		}
+		l.mode = (uint8_t)i;
+		for (i = 0; i < count; i++) {
+			if (memcmp(&c->listen[i].addr, &l.addr,
+			    sizeof(l.addr)) == 0) {
+				return "the same ADDR:PORT is listed twice";
+			}
+		}
+		if (count >= CONFIG_MAX_LISTENERS) {
+			return "too many listeners (CONFIG_MAX_LISTENERS)";
+		}
+		c->listen[count++] = l;
+		c->nlisten = count;
+	}
+	return NULL;
+}
+
+static const char *
+parse_nets(struct conf *c, const char *s, size_t n)
+{
+	const char *end = s + n;
+	char tok[64];
+	unsigned count = 0;
+
+	while (next_token(&s, end, tok, sizeof(tok), true)) {
+		if (count >= CONFIG_MAX_MYNETWORKS) {
+			return "too many networks (CONFIG_MAX_MYNETWORKS)";
+		}
+		if (net_prefix_parse(tok, &c->mynetworks[count]) != 0) {
+			return "expected networks like 10.0.0.0/8 or "
+			    "[fd00::]/8";
+		}
+		count++;
+	}
+	c->nmynetworks = count;
+	return NULL;
+}
+
+/* "[host]:port", "host:port", "[host]" or "host", comma/space separated */
+static const char *
+parse_relay(const char *s, size_t n)
+{
+	static const char msg[] = "expected [host]:port, host:port or [host]";
+	const char *end = s + n;
+	char tok[CONF_STR_MAX];
+	struct net_addr a;
+
+	while (next_token(&s, end, tok, sizeof(tok), true)) {
+		char *host = tok, *port = NULL, *p;
+		unsigned pv = 0;
+
+		if (tok[0] == '[') {
+			p = strchr(tok, ']');
+			if (p == NULL) {
+				return msg;
+			}
+			*p = '\0';
+			host++;
+			if (p[1] == ':') {
+				port = p + 2;
+			} else if (p[1] != '\0') {
+				return msg;
+			}
+			if (net_addr_parse_ip(host, &a) != 0 &&
+			    !valid_hostname(host, strlen(host))) {
+				return msg;
+			}
+		} else {
+			p = strchr(tok, ':');
+			if (p != NULL) {
+				*p = '\0';
+				port = p + 1;
+			}
+			/* an IPv6 address needs brackets for its colons */
+			if (!valid_hostname(host, strlen(host))) {
+				return msg;
+			}
+		}
+		if (port != NULL) {
+			for (p = port; *p >= '0' && *p <= '9' && pv <= 65535;
+			    p++) {
+				pv = pv * 10 + (unsigned)(*p - '0');
+			}
+			if (p == port || *p != '\0' || pv == 0 || pv > 65535) {
+				return "port must be 1-65535";
+			}
+		}
+	}
+	return NULL;
+}
+
+static const char *
+parse_mailbox(const char *s, size_t n)
+{
+	char path[ADDR_MAX + 16];
+	char out[ADDR_MAX];
+	const char *rest;
+	bool at = memchr(s, '@', n) != NULL;
+
+	if (n == 0) {
+		return NULL;
+	}
+	if (n > ADDR_MAX - 16) {
+		return "too long";
+	}
+	snprintf(path, sizeof(path), "<%.*s%s>", (int)n, s,
+	    at ? "" : "@localhost");
+	if (addr_parse_path(path, out, &rest) != 0 || *rest != '\0') {
+		return "expected an address like postmaster or "
+		    "admin@example.com";
+	}
+	return NULL;
+}
+
+/* Set key k of c from the value s[0..n). NULL or why it is bad. */
+static const char *
+set_value(struct conf *c, const struct conf_key *k, const char *s, size_t n,
+    bool *listen_seen)
+{
+	char *field = (char *)c + k->off;
+	static char toolong[48];
+	const char *why = NULL;
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if ((ch < 32 && ch != '\t') || ch == 127) {
+			return conf_ctl;	/* not echoed back */
+		}
+	}
+	switch (k->type) {
+	case CT_LISTEN:
+		why = parse_listen(c, s, n, !*listen_seen);
+		*listen_seen = true;
+		return why;
+	case CT_NETS:
+		return parse_nets(c, s, n);
+	case CT_SIZE:
+	case CT_TIME:
+	case CT_UINT:
+		why = parse_num(k, s, n, &v);
+		if (why == NULL) {
+			memcpy(field, &v, sizeof(v));
+		}
+		return why;
+	case CT_PATH:
+		if (n == 0) {
+			return "empty";
+		}
+		break;
+	case CT_HOST:
+		if (n > 0 && !valid_hostname(s, n)) {
+			return "expected a host name like mail.example.com";
+		}
+		break;
+	case CT_MAILBOX:
+		why = parse_mailbox(s, n);
+		break;
+	case CT_RELAY:
+		why = parse_relay(s, n);
+		break;
+	default:
+		break;
+	}
+	if (why != NULL) {
+		return why;
+	}
+	if (n >= k->size) {
+		snprintf(toolong, sizeof(toolong), "too long (at most %u "
+		    "characters)", (unsigned)k->size - 1);
+		return toolong;
+	}
+	memcpy(field, s, n);
+	field[n] = '\0';
+	return NULL;
+}
+
+void
+conf_defaults(struct conf *c)
+{
+	uint64_t qs = (uint64_t)CONFIG_DEFAULT_QUEUE_SIZE * 1024;
+	static const char listen[] = CONFIG_DEFAULT_LISTEN;
+	static const char nets[] = CONFIG_DEFAULT_MYNETWORKS;
+
+	memset(c, 0, sizeof(*c));
+	(void)parse_listen(c, listen, sizeof(listen) - 1, true);
+	(void)parse_nets(c, nets, sizeof(nets) - 1);
+	snprintf(c->queue_path, sizeof(c->queue_path), "%s",
+	    CONFIG_DEFAULT_QUEUE_PATH);
+	c->queue_size = qs > UINT32_MAX ? UINT32_MAX -
+	    (UINT32_MAX % CONFIG_QUEUE_BLOCK_SIZE) : (uint32_t)qs;
+	c->message_size_limit = CONFIG_DEFAULT_MESSAGE_SIZE_LIMIT;
+	snprintf(c->local_socket, sizeof(c->local_socket), "%s",
+	    CONFIG_DEFAULT_LOCAL_SOCKET);
+	c->smtpd_timeout = CONFIG_DEFAULT_SMTPD_TIMEOUT;
+	c->minimal_backoff_time = CONFIG_DEFAULT_MINIMAL_BACKOFF;
+	c->maximal_backoff_time = CONFIG_DEFAULT_MAXIMAL_BACKOFF;
+	c->maximal_queue_lifetime = CONFIG_DEFAULT_MAXIMAL_QUEUE_LIFETIME;
+	snprintf(c->bounce_notice_recipient,
+	    sizeof(c->bounce_notice_recipient), "postmaster");
+	c->bounce_rate_limit = BOUNCE_RATE_LIMIT_DEFAULT;
+}
+
+static void
+trim(const char **s, const char **e)
+{
+	while (*s < *e && is_space(**s)) {
+		(*s)++;
+	}
+	while (*e > *s && (is_space((*e)[-1]) || (*e)[-1] == '\r')) {
+		(*e)--;
+	}
+}
+
+int
+conf_parse(struct conf *c, const char *name, const char *text, size_t len,
+    char *err, size_t errlen)
+{
+	const char *p = text, *end = text + len;
+	bool listen_seen = false;
+	unsigned line = 0;
+	size_t i;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *ks = p, *ke, *vs, *ve, *eq, *why;
+		const struct conf_key *k = NULL;
+
+		if (eol == NULL) {
+			eol = end;
+		}
+		line++;
+		p = eol < end ? eol + 1 : end;
+		ke = eol;
+		trim(&ks, &ke);
+		if (ks == ke || *ks == '#') {
+			continue;
+		}
+		eq = memchr(ks, '=', (size_t)(ke - ks));
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%u: missing '='", name, line);
+			return EDGEMTA_E_INVAL;
+		}
+		vs = eq + 1;
+		ve = ke;
+		ke = eq;
+		trim(&ks, &ke);
+		trim(&vs, &ve);
+		if (ks == ke) {
+			snprintf(err, errlen, "%s:%u: missing key before '='",
+			    name, line);
+			return EDGEMTA_E_INVAL;
+		}
+		for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+			if (strlen(conf_keys[i].name) == (size_t)(ke - ks) &&
+			    memcmp(conf_keys[i].name, ks,
+			    (size_t)(ke - ks)) == 0) {
+				k = &conf_keys[i];
+				break;
+			}
+		}
+		if (k == NULL) {
+			bool ctl = false;
+
+			for (eq = ks; eq < ke; eq++) {
+				ctl |= (unsigned char)*eq < 32;
+			}
+			snprintf(err, errlen, "%s:%u: unknown key '%.*s'",
+			    name, line, ctl ? 1 : (int)MIN(ke - ks, ECHO_MAX),
+			    ctl ? "?" : ks);
+			return EDGEMTA_E_INVAL;
+		}
+		why = set_value(c, k, vs, (size_t)(ve - vs), &listen_seen);
+		if (why != NULL) {
+			if (why == conf_ctl) {
+				snprintf(err, errlen, "%s:%u: bad value for "
+				    "%s: %s", name, line, k->name, why);
+			} else {
+				snprintf(err, errlen, "%s:%u: bad value for "
+				    "%s: '%.*s': %s", name, line, k->name,
+				    (int)MIN(ve - vs, ECHO_MAX), vs, why);
+			}
+			return EDGEMTA_E_INVAL;
+		}
+	}
+	return 0;
+}
+
+int
+conf_validate(const struct conf *c, char *err, size_t errlen)
+{
+	uint64_t minq = 8ull * CONFIG_QUEUE_BLOCK_SIZE;
+	uint64_t maxq = (uint64_t)CONFIG_QUEUE_MAX_BLOCKS *
+	    CONFIG_QUEUE_BLOCK_SIZE;
+	char a[16], b[16];
+
+	if (c->nlisten == 0) {
+		snprintf(err, errlen, "no listener: add a line like "
+		    "'listen = 127.0.0.1:25 smtp'");
+		return EDGEMTA_E_INVAL;
+	}
+	if (c->queue_size < minq) {
+		fmt_num(a, sizeof(a), c->queue_size, size_units, 3);
+		fmt_num(b, sizeof(b), (uint32_t)minq, size_units, 3);
+		snprintf(err, errlen, "queue_size %s is too small: at least "
+		    "%s (8 erase blocks of %u bytes)", a, b,
+		    (unsigned)CONFIG_QUEUE_BLOCK_SIZE);
+		return EDGEMTA_E_INVAL;
+	}
+	if (c->queue_size > maxq) {
+		fmt_num(a, sizeof(a), c->queue_size, size_units, 3);
+		fmt_num(b, sizeof(b), (uint32_t)maxq, size_units, 3);
+		snprintf(err, errlen, "queue_size %s is too large: at most "
+		    "%s (CONFIG_QUEUE_MAX_BLOCKS %u blocks of %u bytes)", a,
+		    b, (unsigned)CONFIG_QUEUE_MAX_BLOCKS,
+		    (unsigned)CONFIG_QUEUE_BLOCK_SIZE);
+		return EDGEMTA_E_INVAL;
+	}
+	if (c->minimal_backoff_time > c->maximal_backoff_time) {
+		fmt_num(a, sizeof(a), c->minimal_backoff_time, time_units,
+		    ARRAY_SIZE(time_units));
+		fmt_num(b, sizeof(b), c->maximal_backoff_time, time_units,
+		    ARRAY_SIZE(time_units));
+		snprintf(err, errlen, "minimal_backoff_time (%s) is larger "
+		    "than maximal_backoff_time (%s)", a, b);
+		return EDGEMTA_E_INVAL;
+	}
+	return 0;
+}
+
+void
+conf_print(const struct conf *c, void (*out)(void *arg, const char *line),
+    void *arg)
+{
+	/* mynetworks can be long: sized for the largest list, not stack */
+	static char line[CONFIG_MAX_MYNETWORKS * (NET_ADDR_STRLEN + 6) +
+	    CONF_STR_MAX + 64];
+	char ip[NET_ADDR_STRLEN];
+	const char *field;
+	size_t i, j, o;
+	uint32_t v;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		field = (const char *)c + k->off;
+		o = (size_t)snprintf(line, sizeof(line), "%s =", k->name);
+		switch (k->type) {
+		case CT_LISTEN:
+			for (j = 0; j < c->nlisten; j++) {
+				const struct conf_listen *l = &c->listen[j];
+				bool v6 = l->addr.family == NET_INET6;
+
+				net_addr_str(&l->addr, ip, sizeof(ip));
+				snprintf(line + o, sizeof(line) - o,
+				    " %s%s%s:%u %s", v6 ? "[" : "", ip,
+				    v6 ? "]" : "", (unsigned)l->addr.port,
+				    l->mode < ARRAY_SIZE(listen_modes) ?
+				    listen_modes[l->mode] : "smtp");
+				out(arg, line);
+			}
+			continue;
+		case CT_NETS:
+			for (j = 0; j < c->nmynetworks; j++) {
+				const struct net_prefix *p = &c->mynetworks[j];
+				bool v6 = p->addr.family == NET_INET6;
+
+				net_addr_str(&p->addr, ip, sizeof(ip));
+				o += (size_t)snprintf(line + o,
+				    sizeof(line) - o, " %s%s%s/%u",
+				    v6 ? "[" : "", ip, v6 ? "]" : "",
+				    (unsigned)p->len);
+			}
+			break;
+		case CT_SIZE:
+		case CT_TIME:
+		case CT_UINT:
+			memcpy(&v, field, sizeof(v));
+			line[o++] = ' ';
+			fmt_value_num(k, v, line + o, sizeof(line) - o);
+			break;
+		default:
+			if (field[0] != '\0') {
+				snprintf(line + o, sizeof(line) - o, " %s",
+				    field);
+			}
+			break;
+		}
+		out(arg, line);
+	}
+}
+
+bool
+conf_in_mynetworks(const struct conf *c, const struct net_addr *a)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nmynetworks; i++) {
+		if (net_prefix_match(&c->mynetworks[i], a)) {
+			return true;
+		}
+	}
+	return false;
+}
