@@ -193,7 +193,9 @@ int queue_reader_open(struct queue_reader *r, uint32_t id);
  * Next item of the message in order: SENDER, RCPTs, DATA chunks, END.
  * *ptr points into r->buf, valid until the next call; strings are not
  * NUL-terminated. Returns the enum queue_item (>= 0) or a negative
- * error (EDGEMTA_E_CORRUPT if the data does not match the COMMIT CRC).
+ * error (EDGEMTA_E_CORRUPT if the data does not match the COMMIT CRC;
+ * EDGEMTA_E_AGAIN if queue_reclaim() moved the message while it was
+ * being read: open it again and start over).
  */
 int queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
     size_t *len, unsigned *idx);

@@ -1,0 +1,686 @@
+/*
+ * queue.c - the durable message queue: record format, the write path
+ * and group commit.
+ * The index, readers and delivery results are in queue_index.c, recovery
+ * in queue_scan.c, reclaim and copy-forward in queue_gc.c.
+ *
+ * On-flash format, version 1 (all fields little-endian):
+ *
+ * Every used erase block starts with a 16-byte block header:
+ *   0  "EMQ"        magic
+ *   3  u8  version  1 (a newer version is refused: EDGEMTA_E_VERSION;
+ *                   future versions keep these 16 bytes as they are)
+ *   4  u32 seq      block sequence number, +1 for each block taken
+ *   8  u32 erases   times this block was erased
+ *   12 u32 crc      CRC-32 of bytes 0..11
+ * An all-0xFF block is free. Blocks are taken as a ring in physical
+ * order (so wear spreads evenly) and read in seq order.
+ *
+ * Records follow, packed; they may cross pages but never blocks:
+ *   0  u8  type     QR_* below; 0xFF = erased: skip to the next page
+ *   1  u8  flags    QR_F_COPY on every record of a copied-forward message
+ *   2  u16 len      payload bytes (<= CONFIG_QUEUE_REC_MAX)
+ *   4  u32 id       message id
+ *   8  u32 crc      CRC-32 of the header (crc field zero) and payload
+ * Payloads:
+ *   ENV    u64 arrival, u8 msgflags (QUEUE_MSG_*), sender (no NUL)
+ *   RCPT   u16 index, u8 state (enum queue_rcpt_state), address
+ *   DATA   message bytes
+ *   COMMIT u16 nrcpt, u32 total data length, u32 CRC-32 of all data
+ *   DONE   u16 index, u8 state (SENT or FAILED)
+ *   DEFER  u64 next_try, u16 attempts, reason text (<= 200)
+ *   DELETE (empty)  the message is gone
+ *   ABORT  (empty)  an unsealed message was abandoned
+ *   BOOT   (empty)  first record written after each queue_open()
+ * A message exists once ENV, RCPT 0..n-1, DATA... and a COMMIT whose
+ * counts and CRC match are all found. A copy (QR_F_COPY, written by
+ * queue_gc.c) is a complete ENV..COMMIT sequence with the same id whose
+ * RCPT records carry the recipients' states; the latest complete copy
+ * wins. A copy is written in one go, so at most one is unfinished.
+ *
+ * Pages are programmed once: one page-sized RAM buffer; a full page is
+ * programmed at once, queue_commit() pads and programs a partial page
+ * and the next record starts on the next page. After a power cut the
+ * next writer starts on a fully erased page after everything found in
+ * the head block, with a BOOT record: that is the only record the
+ * scanner accepts after a torn area inside a block, so it resynchronises
+ * there without being fooled by message bytes. BOOT also tells recovery
+ * that every message unsealed at that point is dead.
+ *
+ * Capacity: new mail (ENV, RCPT, DATA) never takes a block when that
+ * would leave fewer than q_keep_blocks() free: CONFIG_QUEUE_RESERVE_BLOCKS
+ * for delivery results and copies, plus enough to copy forward the
+ * biggest queued message (see queue_gc.c). Nothing queued is ever dropped
+ * to make room; the writer gets EDGEMTA_E_FULL instead.
+ */
+#include <string.h>
+
+#include "queue_int.h"
+#include "platform.h"
+
+struct q_state q;
+
+/* ---- flash access ---- */
+
+uint32_t
+q_avail(void)
+{
+	uint32_t b, n = 0;
+
+	for (b = 0; b < q.nblk; b++) {
+		if (q.blk[b].state != QB_USED) {
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Used block with the smallest seq, or -1. */
+int
+q_tail(void)
+{
+	uint32_t b;
+	int t = -1;
+
+	for (b = 0; b < q.nblk; b++) {
+		if (q.blk[b].state == QB_USED && (t < 0 ||
+		    q.blk[b].seq < q.blk[t].seq)) {
+			t = (int)b;
+		}
+	}
+	return t;
+}
+
+static int
+q_fail(int err)
+{
+	if (q.err == 0) {
+		q.err = err;
+	}
+	return err;
+}
+
+int
+q_erase(uint32_t b)
+{
+	int r = flash_erase(q.fl, b);
+
+	q.blk[b].erases++;
+	q.unsynced = true;
+	if (r != 0) {
+		q.blk[b].state = QB_DIRTY;
+		return q_fail(r);
+	}
+	q.blk[b].state = QB_FREE;
+	return 0;
+}
+
+int
+q_sync(void)
+{
+	int r = flash_sync(q.fl);
+
+	q.syncs++;
+	if (r != 0) {
+		return q_fail(r);
+	}
+	q.unsynced = false;
+	if (q.have_head && q.wpage > 0) {
+		q.head_synced = true;
+	}
+	return 0;
+}
+
+static int
+q_prog_page(void)
+{
+	int r;
+
+	if (q.wfill < q.psize) {
+		memset(q.wbuf + q.wfill, 0xff, q.psize - q.wfill);
+	}
+	r = flash_prog(q.fl, q.head * q.bsize + q.wpage, q.wbuf, q.psize);
+	q.unsynced = true;
+	q.wpage += q.psize;
+	q.wfill = 0;
+	if (r != 0) {
+		return q_fail(r);
+	}
+	q.bytes_prog += q.psize;
+	return 0;
+}
+
+/* Program the partial page if it holds records to make durable. */
+int
+q_flush(void)
+{
+	int r = 0;
+
+	if (q.wpending && q.wfill > 0) {
+		r = q_prog_page();
+	}
+	q.wpending = false;
+	return r;
+}
+
+static int
+q_put(const void *p, size_t n)
+{
+	const uint8_t *s = p;
+
+	while (n > 0) {
+		size_t k = MIN(n, (size_t)(q.psize - q.wfill));
+
+		memcpy(q.wbuf + q.wfill, s, k);
+		q.wfill += (uint32_t)k;
+		s += k;
+		n -= k;
+		if (q.wfill == q.psize) {
+			int r = q_prog_page();
+
+			if (r != 0) {
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Blocks a copy of m needs at most (records, splits, a DEFER). */
+uint32_t
+q_need_blocks(const struct q_msg *m)
+{
+	uint32_t per = q.bsize - QB_HDR - QR_HDR - 64;
+	uint32_t bytes = m->rec_bytes + 256 + QR_HDR;
+
+	bytes += (bytes / per + 1) * QR_HDR;	/* DATA split at block end */
+	return bytes / per + 1;
+}
+
+/*
+ * Free blocks new mail must leave alone: the configured reserve for
+ * delivery results, plus room to copy forward the biggest sealed
+ * message, so that whichever message ends up holding the tail can always
+ * be moved and the ring keeps turning.
+ */
+uint32_t
+q_keep_blocks(void)
+{
+	uint32_t i, need = 0;
+
+	for (i = 0; i < q.nord; i++) {
+		const struct q_msg *m = &q.msg[q.ord[i]];
+
+		if (m->state == QS_LIVE || m->state == QS_SEALED) {
+			need = MAX(need, q_need_blocks(m));
+		}
+	}
+	return CONFIG_QUEUE_RESERVE_BLOCKS + need;
+}
+
+/* Move the head to the next free block in ring order. */
+static int
+q_new_block(int cls)
+{
+	uint32_t avail = q_avail(), b, i;
+	uint8_t h[QB_HDR];
+	int r;
+
+	if (avail == 0 || (cls == Q_CLS_NEW && avail <= q_keep_blocks())) {
+		return EDGEMTA_E_FULL;
+	}
+	if (q.have_head && q.wfill > 0) {
+		r = q_prog_page();
+		if (r != 0) {
+			return r;
+		}
+	}
+	b = q.head;
+	for (i = 0; i < q.nblk; i++) {
+		b = (b + 1) % q.nblk;
+		if (q.blk[b].state != QB_USED) {
+			break;
+		}
+	}
+	if (q.blk[b].state == QB_DIRTY) {
+		r = q_erase(b);
+		if (r != 0) {
+			return r;
+		}
+	}
+	q.head = b;
+	q.have_head = true;
+	q.head_synced = false;
+	q.blk[b].state = QB_USED;
+	q.blk[b].seq = q.next_seq++;
+	memcpy(h, "EMQ", 3);
+	h[3] = Q_VERSION;
+	put_le32(h + 4, q.blk[b].seq);
+	put_le32(h + 8, q.blk[b].erases);
+	put_le32(h + 12, crc32_update(0, h, 12));
+	q.wpage = 0;
+	q.wfill = 0;
+	return q_put(h, QB_HDR);
+}
+
+static int
+q_append1(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
+    size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
+    uint32_t *off)
+{
+	uint8_t h[QR_HDR];
+	uint32_t tot = (uint32_t)(QR_HDR + n1 + n2), crc;
+	int r;
+
+	if (n1 + n2 > CONFIG_QUEUE_REC_MAX) {
+		return EDGEMTA_E_INVAL;
+	}
+	if (cls == Q_CLS_NEW && (!q.have_head ||
+	    q.wpage + q.wfill + tot > q.bsize) &&
+	    q_avail() <= q_keep_blocks() + 1) {
+		/* new mail would hit the reserve: clean first (moves head) */
+		queue_reclaim();
+		if (q.err != 0) {
+			return q.err;
+		}
+	}
+	if (!q.have_head || q.wpage + q.wfill + tot > q.bsize) {
+		r = q_new_block(cls);
+		if (r != 0) {
+			return r;
+		}
+	}
+	h[0] = type;
+	h[1] = flags;
+	put_le16(h + 2, (uint16_t)(n1 + n2));
+	put_le32(h + 4, id);
+	put_le32(h + 8, 0);
+	crc = crc32_update(0, h, QR_HDR);
+	crc = crc32_update(crc, p1, n1);
+	crc = crc32_update(crc, p2, n2);
+	put_le32(h + 8, crc);
+	if (blk != NULL) {
+		*blk = q.head;
+		*off = q.wpage + q.wfill;
+	}
+	r = q_put(h, QR_HDR);
+	if (r == 0) {
+		r = q_put(p1, n1);
+	}
+	if (r == 0) {
+		r = q_put(p2, n2);
+	}
+	return r;
+}
+
+/*
+ * Append one record (payload = p1 then p2) to the log through the page
+ * buffer. blk/off (may be NULL) receive where it starts. EDGEMTA_E_FULL
+ * when no block can be taken for cls, or the sticky I/O error.
+ */
+int
+q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
+    size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
+    uint32_t *off)
+{
+	int r;
+
+	if (q.err != 0) {
+		return q.err;
+	}
+	if (q.flags & QUEUE_O_RDONLY) {
+		return EDGEMTA_E_INVAL;
+	}
+	if (q.need_boot) {
+		r = q_append1(QR_BOOT, 0, 0, NULL, 0, NULL, 0, Q_CLS_SYS,
+		    NULL, NULL);
+		if (r != 0) {
+			return r;
+		}
+		q.need_boot = false;
+	}
+	r = q_append1(type, flags, id, p1, n1, p2, n2, cls, blk, off);
+	if (r == 0) {
+		q.wpending = true;
+		/* the rest only matters once its message is sealed */
+		if (type == QR_COMMIT || type >= QR_DONE) {
+			q.wdurable = true;
+		}
+	}
+	return r;
+}
+
+/*
+ * Read the record at (b, off) into buf (header then payload). Returns its
+ * type, Q_PAD (erased byte: *next is the next page), Q_EOB (end of the
+ * block) or EDGEMTA_E_CORRUPT / EDGEMTA_E_IO. *next is where the next
+ * record starts.
+ */
+int
+q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next)
+{
+	uint32_t base = b * q.bsize, len, crc;
+	int r;
+
+	if (off + QR_HDR > q.bsize) {
+		*next = q.bsize;
+		return Q_EOB;
+	}
+	r = flash_read(q.fl, base + off, buf, QR_HDR);
+	if (r != 0) {
+		return r;
+	}
+	if (buf[0] == 0xff) {
+		*next = (off / q.psize + 1) * q.psize;
+		return Q_PAD;
+	}
+	len = get_le16(buf + 2);
+	if (buf[0] == 0 || buf[0] > QR_MAXTYPE ||
+	    len > CONFIG_QUEUE_REC_MAX || off + QR_HDR + len > q.bsize) {
+		return EDGEMTA_E_CORRUPT;
+	}
+	r = flash_read(q.fl, base + off + QR_HDR, buf + QR_HDR, len);
+	if (r != 0) {
+		return r;
+	}
+	crc = get_le32(buf + 8);
+	put_le32(buf + 8, 0);
+	if (crc32_update(0, buf, QR_HDR + len) != crc) {
+		return EDGEMTA_E_CORRUPT;
+	}
+	put_le32(buf + 8, crc);
+	*next = off + QR_HDR + len;
+	return buf[0];
+}
+
+/*
+ * How much of len bytes of DATA to put in the next record: at most
+ * CONFIG_QUEUE_REC_MAX, and split to fill the rest of the head block
+ * rather than leave it empty.
+ */
+size_t
+q_data_chunk(size_t len)
+{
+	size_t k = MIN(len, (size_t)CONFIG_QUEUE_REC_MAX), room;
+
+	if (q.have_head && q.wpage + q.wfill + QR_HDR + 64 <= q.bsize) {
+		room = q.bsize - q.wpage - q.wfill - QR_HDR;
+		k = MIN(k, room);
+	}
+	return k;
+}
+
+/* ---- writing a message ---- */
+
+enum { W_IDLE = 0, W_OPEN, W_SEALED, W_DEAD };
+
+/* Bytes of flash a message of size data bytes needs, roughly. */
+static uint64_t
+q_need(uint32_t size)
+{
+	return (uint64_t)size + ((uint64_t)size / CONFIG_QUEUE_REC_MAX + 1) *
+	    (QR_HDR + 1) + 512;
+}
+
+static uint64_t
+q_room(void)
+{
+	uint64_t room = 0;
+	uint32_t avail = q_avail(), keep = q_keep_blocks();
+
+	if (q.have_head) {
+		room = q.bsize - q.wpage - q.wfill;
+	}
+	if (avail > keep) {
+		room += (uint64_t)(avail - keep) * (q.bsize - QB_HDR);
+	}
+	return room;
+}
+
+int
+queue_msg_begin(struct queue_writer *w, const char *sender,
+    uint32_t size_hint, unsigned flags)
+{
+	uint8_t p[9];
+	uint64_t whole;
+	struct q_msg *m;
+	size_t slen = strlen(sender);
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	w->state = W_DEAD;
+	if (!q.open || (q.flags & QUEUE_O_RDONLY) ||
+	    slen + sizeof(p) > CONFIG_QUEUE_REC_MAX) {
+		return w->err = EDGEMTA_E_INVAL;
+	}
+	if (q.err != 0) {
+		return w->err = q.err;
+	}
+	whole = (uint64_t)(q.nblk - CONFIG_QUEUE_RESERVE_BLOCKS - 1) *
+	    (q.bsize - QB_HDR);
+	if (q_need(size_hint) > whole) {
+		return w->err = EDGEMTA_E_TOOBIG;
+	}
+	if (q_need(size_hint) > q_room()) {
+		queue_reclaim();
+	}
+	if (q_need(size_hint) > q_room() || q.nfree == 0) {
+		return w->err = EDGEMTA_E_FULL;
+	}
+	if (q.next_id == 0 || q.next_id == 0xffffffffu) {
+		q.next_id = 1;
+	}
+	w->id = q.next_id;
+	w->arrival = plat_time();
+	w->flags = (uint8_t)flags;
+	put_le64(p, (uint64_t)w->arrival);
+	p[8] = (uint8_t)flags;
+	m = q_slot_alloc(w->id);
+	m->state = QS_WRITING;
+	r = q_append(QR_ENV, 0, w->id, p, sizeof(p), sender, slen,
+	    Q_CLS_NEW, &m->blk, &m->off);
+	if (r != 0) {
+		q_slot_free(m);
+		return w->err = r;
+	}
+	q.next_id++;
+	m->rec_bytes = (uint32_t)(QR_HDR + sizeof(p) + slen);
+	m->first_seq = q.blk[m->blk].seq;
+	m->e.arrival = w->arrival;
+	m->e.flags = w->flags;
+	w->state = W_OPEN;
+	return 0;
+}
+
+/* The writer is dead: its records become garbage, its slot is freed. */
+static int
+q_writer_fail(struct queue_writer *w, int r)
+{
+	struct q_msg *m = q_find(w->id);
+
+	if (m != NULL && m->state == QS_WRITING) {
+		(void)q_append(QR_ABORT, 0, w->id, NULL, 0, NULL, 0,
+		    Q_CLS_SYS, NULL, NULL);
+		q_slot_free(m);
+	}
+	w->err = r;
+	w->state = W_DEAD;
+	return r;
+}
+
+int
+queue_msg_rcpt(struct queue_writer *w, const char *rcpt)
+{
+	uint8_t p[3];
+	size_t len = strlen(rcpt);
+	int r;
+
+	if (w->state != W_OPEN) {
+		return w->err ? w->err : EDGEMTA_E_INVAL;
+	}
+	if (w->nrcpt >= CONFIG_SMTP_MAX_RCPT ||
+	    len + sizeof(p) > CONFIG_QUEUE_REC_MAX) {
+		return EDGEMTA_E_INVAL;
+	}
+	put_le16(p, w->nrcpt);
+	p[2] = QUEUE_RCPT_PENDING;
+	r = q_append(QR_RCPT, 0, w->id, p, sizeof(p), rcpt, len, Q_CLS_NEW,
+	    NULL, NULL);
+	if (r != 0) {
+		return q_writer_fail(w, r);
+	}
+	q_find(w->id)->rec_bytes += (uint32_t)(QR_HDR + sizeof(p) + len);
+	w->nrcpt++;
+	return 0;
+}
+
+int
+queue_msg_write(struct queue_writer *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	struct q_msg *m;
+
+	if (w->state != W_OPEN) {
+		return w->err ? w->err : EDGEMTA_E_INVAL;
+	}
+	m = q_find(w->id);
+	while (len > 0) {
+		size_t k = q_data_chunk(len);
+		int r;
+
+		if ((uint64_t)w->size + k > 0xffffffffu) {
+			return q_writer_fail(w, EDGEMTA_E_TOOBIG);
+		}
+		r = q_append(QR_DATA, 0, w->id, p, k, NULL, 0, Q_CLS_NEW,
+		    NULL, NULL);
+		if (r != 0) {
+			return q_writer_fail(w, r);
+		}
+		w->crc = crc32_update(w->crc, p, k);
+		w->size += (uint32_t)k;
+		m->rec_bytes += (uint32_t)(QR_HDR + k);
+		p += k;
+		len -= k;
+	}
+	return 0;
+}
+
+int
+queue_msg_seal(struct queue_writer *w, queue_done_fn done, void *arg)
+{
+	uint8_t p[10];
+	uint32_t b, off;
+	struct q_msg *m;
+	int r;
+
+	if (w->state != W_OPEN) {
+		return w->err ? w->err : EDGEMTA_E_INVAL;
+	}
+	m = q_find(w->id);
+	if (w->nrcpt == 0 || m == NULL) {
+		return EDGEMTA_E_INVAL;
+	}
+	put_le16(p, w->nrcpt);
+	put_le32(p + 2, w->size);
+	put_le32(p + 6, w->crc);
+	r = q_append(QR_COMMIT, 0, w->id, p, sizeof(p), NULL, 0, Q_CLS_SYS,
+	    &b, &off);
+	if (r != 0) {
+		return q_writer_fail(w, r);
+	}
+	m->state = QS_SEALED;
+	m->rec_bytes += QR_HDR + sizeof(p);
+	m->end_seq = q.blk[b].seq;
+	m->e.size = w->size;
+	m->e.nrcpt = w->nrcpt;
+	m->e.npending = w->nrcpt;
+	w->state = W_SEALED;
+	w->done = done;
+	w->done_arg = arg;
+	w->next = q.pend;
+	q.pend = w;
+	return 0;
+}
+
+void
+queue_msg_abort(struct queue_writer *w)
+{
+	struct queue_writer **pp;
+	struct q_msg *m;
+
+	if (w->state == W_OPEN) {
+		m = q_find(w->id);
+		(void)q_append(QR_ABORT, 0, w->id, NULL, 0, NULL, 0,
+		    Q_CLS_SYS, NULL, NULL);
+		if (m != NULL && m->state == QS_WRITING) {
+			q_slot_free(m);
+		}
+	} else if (w->state == W_SEALED) {
+		for (pp = &q.pend; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == w) {
+				*pp = w->next;
+				break;
+			}
+		}
+	}
+	w->state = W_DEAD;
+}
+
+void
+queue_commit(void)
+{
+	struct queue_writer *list, *w;
+	uint32_t i;
+	int r;
+
+	if (!q.open || (!q.wdurable && q.pend == NULL && q.err == 0)) {
+		return;	/* nobody waits: unsealed data need not be padded */
+	}
+	r = q.err;
+	if (r == 0) {
+		r = q_flush();
+	}
+	if (r == 0 && q.unsynced) {
+		r = q_sync();
+	}
+	if (r == 0) {
+		q.wdurable = false;
+	}
+	for (i = 0; i < q.nord; i++) {
+		struct q_msg *m = &q.msg[q.ord[i]];
+
+		if (m->state != QS_SEALED) {
+			continue;
+		}
+		if (r == 0) {
+			m->state = QS_LIVE;
+		} else {
+			q_slot_free(m);
+			i--;
+		}
+	}
+	list = q.pend;
+	q.pend = NULL;
+	while (list != NULL) {
+		w = list;
+		list = w->next;
+		w->next = NULL;
+		w->state = r == 0 ? W_IDLE : W_DEAD;
+		w->err = r;
+		if (w->done != NULL) {
+			w->done(w->done_arg, r);
+		}
+	}
+}
+
+void
+queue_close(void)
+{
+	if (!q.open) {
+		return;
+	}
+	if (!(q.flags & QUEUE_O_RDONLY)) {
+		queue_commit();
+	}
+	q.open = false;
+}

@@ -1,0 +1,109 @@
+/*
+ * queue_int.h - private state shared by queue.c (format, writing, index,
+ * readers), queue_scan.c (recovery) and queue_gc.c (reclaim). Not for
+ * other modules. The on-flash format is described at the top of queue.c.
+ */
+#ifndef QUEUE_INT_H
+#define QUEUE_INT_H
+
+#include "queue.h"
+
+#define QB_HDR 16		/* block header bytes */
+#define QR_HDR 12		/* record header bytes */
+#define Q_VERSION 1
+
+/* Record types (0xFF = erased space). */
+enum {
+	QR_ENV = 1, QR_RCPT, QR_DATA, QR_COMMIT, QR_DONE, QR_DEFER,
+	QR_DELETE, QR_ABORT, QR_BOOT, QR_MAXTYPE = QR_BOOT
+};
+#define QR_F_COPY 0x01u		/* record of a copied-forward message */
+
+/* q_rec_read() results besides a record type. */
+#define Q_PAD 0x100		/* 0xFF: skip to the next page */
+#define Q_EOB 0x101		/* end of block */
+
+enum { QB_FREE = 0, QB_DIRTY, QB_USED };
+
+struct q_block {
+	uint32_t seq;
+	uint32_t erases;
+	uint8_t state;
+};
+
+/* Slot states. */
+enum { QS_FREE = 0, QS_WRITING, QS_SEALED, QS_LIVE };
+
+#define Q_RCPT_BYTES ((CONFIG_SMTP_MAX_RCPT + 7) / 8)
+
+struct q_msg {
+	struct queue_entry e;
+	uint32_t crc;		/* recovery: running CRC of DATA */
+	uint32_t first_seq;	/* block seq of the ENV record */
+	uint32_t end_seq;	/* block seq of the COMMIT record */
+	uint32_t blk, off;	/* where the ENV record is */
+	uint32_t dblk, doff;	/* last DEFER record (doff 0: none) */
+	uint32_t rec_bytes;	/* flash bytes of its ENV..COMMIT records */
+	uint8_t state;
+	uint8_t sent[Q_RCPT_BYTES];
+	uint8_t failed[Q_RCPT_BYTES];
+};
+
+/* Classes of appends: new mail must leave the reserve blocks alone. */
+enum { Q_CLS_NEW = 0, Q_CLS_SYS };
+
+struct q_state {
+	struct flash *fl;
+	unsigned flags;
+	bool open;
+	int err;		/* sticky I/O error: reopen to recover */
+	uint32_t nblk, bsize, psize;
+	struct q_block blk[CONFIG_QUEUE_MAX_BLOCKS];
+	bool have_head;
+	uint32_t head;		/* block being written */
+	uint32_t next_seq;
+	uint32_t wpage, wfill;	/* buffer = page at wpage in head */
+	bool wpending;		/* buffer holds records not on flash */
+	bool wdurable;		/* a seal or result waits for commit */
+	bool unsynced;		/* programmed or erased since last sync */
+	bool head_synced;	/* head's first page is durable */
+	bool need_boot;		/* first append writes a BOOT record */
+	uint8_t wbuf[CONFIG_QUEUE_PAGE_SIZE];
+	uint32_t next_id;
+	struct q_msg msg[CONFIG_QUEUE_MAX_MSGS];
+	uint32_t ord[CONFIG_QUEUE_MAX_MSGS];	/* used slots by id */
+	uint32_t nord;
+	uint32_t freel[CONFIG_QUEUE_MAX_MSGS];
+	uint32_t nfree;
+	struct queue_writer *pend;	/* sealed, waiting for sync */
+	uint64_t syncs, bytes_prog;
+	uint8_t scratch[CONFIG_QUEUE_REC_MAX + QR_HDR];
+};
+
+extern struct q_state q;
+
+/* queue.c */
+int q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next);
+int q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
+    size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
+    uint32_t *off);
+int q_sync(void);
+int q_flush(void);
+size_t q_data_chunk(size_t len);
+uint32_t q_need_blocks(const struct q_msg *m);
+uint32_t q_keep_blocks(void);
+int q_erase(uint32_t b);
+uint32_t q_avail(void);
+int q_tail(void);
+struct q_msg *q_find(uint32_t id);
+struct q_msg *q_slot_alloc(uint32_t id);
+void q_slot_free(struct q_msg *m);
+void q_set_state(struct q_msg *m, unsigned idx, int st);
+int q_get_state(const struct q_msg *m, unsigned idx);
+void q_recount(struct q_msg *m);
+void q_reader_start(struct queue_reader *r, const struct q_msg *m);
+
+/* queue_gc.c */
+int q_copy_forward(struct q_msg *m);
+
+#endif

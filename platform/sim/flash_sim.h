@@ -1,0 +1,47 @@
+/*
+ * flash_sim.h - a simulated flash in RAM for tests: erase to 0xFF, the
+ * rules of flash.h enforced (a page programmed twice between erases, a
+ * misaligned or block-straddling prog: EDGEMTA_E_INVAL and a counted
+ * violation), wear per block, and power cuts injected at any program or
+ * erase operation.
+ *
+ * A cut at operation n (1-based count of prog + erase calls) tears that
+ * operation: a prog writes only a deterministic pseudo-random prefix of
+ * its bytes (optionally with a flipped bit in it), an erase leaves the
+ * block partly erased and partly garbage. Every operation after it
+ * (read, prog, erase, sync) fails with EDGEMTA_E_IO until
+ * flash_sim_power_on(). sync is a barrier only: nothing is lost on a cut
+ * that was not torn.
+ */
+#ifndef FLASH_SIM_H
+#define FLASH_SIM_H
+
+#include "flash.h"
+
+struct flash_sim {
+	struct flash fl;	/* hand &sim->fl to the queue */
+	uint8_t *mem;		/* device bytes: tests inspect/craft */
+	uint8_t *programmed;	/* per page: programmed since erase */
+	uint32_t *wear;		/* per block: erases */
+	uint64_t ops;		/* prog + erase calls so far */
+	uint64_t progs, erases, syncs, reads;
+	uint64_t violations;	/* rule breaks seen */
+	uint64_t cut_at;	/* 0: never */
+	bool dead;		/* power is off after a cut */
+	bool bitflips;		/* flip a bit in torn programs */
+	uint32_t rng;
+};
+
+/* Allocate a blank (all 0xFF) device. 0 or EDGEMTA_E_INVAL/E_FULL. */
+int flash_sim_init(struct flash_sim *s, uint32_t page_size,
+    uint32_t block_size, uint32_t block_count);
+
+void flash_sim_free(struct flash_sim *s);
+
+/* Tear the n-th program/erase operation from now on (counted from 1). */
+void flash_sim_cut_at(struct flash_sim *s, uint64_t n);
+
+/* Power back on after a cut: operations work again, no cut pending. */
+void flash_sim_power_on(struct flash_sim *s);
+
+#endif

@@ -1,0 +1,709 @@
+/*
+ * queue_test.c - the flash ring queue on the flash simulator: round
+ * trips, group commit, recovery, delivery results, capacity, reclaim
+ * with copy-forward, wear, format version and byte order, read-only.
+ */
+#include <stdlib.h>
+
+#include "test.h"
+#include "fake_plat.h"
+#include "flash_sim.h"
+#include "queue.h"
+
+#define PG CONFIG_QUEUE_PAGE_SIZE
+#define BS CONFIG_QUEUE_BLOCK_SIZE
+#define TB(n) MIN((n), CONFIG_QUEUE_MAX_BLOCKS)
+
+static struct flash_sim sim;
+static int done_calls, done_err;
+
+static void
+on_done(void *arg, int err)
+{
+	(void)arg;
+	done_calls++;
+	if (err != 0) {
+		done_err = err;
+	}
+}
+
+static void
+fill(uint8_t *buf, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+static void
+sim_fresh(uint32_t blocks)
+{
+	flash_sim_free(&sim);
+	CHECK_EQ(flash_sim_init(&sim, PG, BS, blocks), 0);
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+}
+
+/* Write, seal and commit one message; returns its id (0 on failure). */
+static uint32_t
+put_msg(const char *from, int nrcpt, const uint8_t *data, size_t len)
+{
+	struct queue_writer w;
+	char rcpt[32];
+	int i;
+
+	if (queue_msg_begin(&w, from, (uint32_t)len, 0) != 0) {
+		return 0;
+	}
+	for (i = 0; i < nrcpt; i++) {
+		snprintf(rcpt, sizeof(rcpt), "r%d@example.org", i);
+		CHECK_EQ(queue_msg_rcpt(&w, rcpt), 0);
+	}
+	if (queue_msg_write(&w, data, len) != 0 ||
+	    queue_msg_seal(&w, on_done, NULL) != 0) {
+		queue_msg_abort(&w);
+		return 0;
+	}
+	queue_commit();
+	return w.id;
+}
+
+/* Read message id back and compare; true if identical. */
+static bool
+same_msg(uint32_t id, const char *from, int nrcpt, const uint8_t *data,
+    size_t len)
+{
+	static struct queue_reader r;
+	const uint8_t *p;
+	size_t n, pos = 0;
+	unsigned idx;
+	int t, nr = 0;
+	char rcpt[32];
+
+	if (queue_reader_open(&r, id) != 0) {
+		return false;
+	}
+	while ((t = queue_reader_next(&r, &p, &n, &idx)) > 0) {
+		if (t == QUEUE_ITEM_SENDER) {
+			if (n != strlen(from) || memcmp(p, from, n) != 0) {
+				return false;
+			}
+		} else if (t == QUEUE_ITEM_RCPT) {
+			snprintf(rcpt, sizeof(rcpt), "r%d@example.org", nr);
+			if ((int)idx != nr++ || n != strlen(rcpt) ||
+			    memcmp(p, rcpt, n) != 0) {
+				return false;
+			}
+		} else {
+			if (pos + n > len || memcmp(p, data + pos, n) != 0) {
+				return false;
+			}
+			pos += n;
+		}
+	}
+	return t == QUEUE_ITEM_END && pos == len && nr == nrcpt;
+}
+
+static void
+test_crc(void)
+{
+	CHECK_EQ(crc32_update(0, "123456789", 9), 0xCBF43926u);
+	CHECK_EQ(crc32_update(crc32_update(0, "1234", 4), "56789", 5),
+	    0xCBF43926u);
+	CHECK_EQ(crc32_update(0, "", 0), 0);
+}
+
+static void
+test_id_str(void)
+{
+	char b[QUEUE_ID_STRLEN];
+	uint32_t id;
+
+	CHECK_STR(queue_id_str(0x1a2bu, b), "00001A2B");
+	CHECK_EQ(queue_id_parse("00001A2B", &id), 0);
+	CHECK_EQ(id, 0x1a2b);
+	CHECK_EQ(queue_id_parse("123456789", &id), EDGEMTA_E_INVAL);
+	CHECK_EQ(queue_id_parse("12G", &id), EDGEMTA_E_INVAL);
+	CHECK_EQ(queue_id_parse("", &id), EDGEMTA_E_INVAL);
+}
+
+/* Sizes 0..100 KiB, three writers interleaved like concurrent sessions. */
+static void
+test_roundtrip_interleaved(void)
+{
+	static const size_t sizes[] = { 0, 1, 100, 1023, 1024, 1025, 4096,
+		5000, 20000, 100 * 1024 };
+	static uint8_t data[ARRAY_SIZE(sizes)][100 * 1024];
+	struct queue_writer w[3];
+	uint32_t ids[ARRAY_SIZE(sizes)];
+	size_t i, k, off[3];
+	int j;
+
+	sim_fresh(TB(128));
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		fill(data[i], sizes[i], (uint32_t)i + 7);
+	}
+	for (i = 0; i < ARRAY_SIZE(sizes); i += 3) {
+		size_t n = MIN((size_t)3, ARRAY_SIZE(sizes) - i);
+		bool more = true;
+
+		for (k = 0; k < n; k++) {
+			CHECK_EQ(queue_msg_begin(&w[k], "s@x.org", 0, 0), 0);
+			CHECK_EQ(queue_msg_rcpt(&w[k], "r0@example.org"), 0);
+			CHECK_EQ(queue_msg_rcpt(&w[k], "r1@example.org"), 0);
+			off[k] = 0;
+			ids[i + k] = w[k].id;
+		}
+		while (more) {
+			more = false;
+			for (k = 0; k < n; k++) {
+				size_t c = MIN((size_t)777, sizes[i + k] -
+				    off[k]);
+
+				CHECK_EQ(queue_msg_write(&w[k],
+				    data[i + k] + off[k], c), 0);
+				off[k] += c;
+				more |= off[k] < sizes[i + k];
+			}
+		}
+		done_calls = 0;
+		for (k = 0; k < n; k++) {
+			CHECK_EQ(queue_msg_seal(&w[k], on_done, NULL), 0);
+		}
+		CHECK_EQ(done_calls, 0);
+		CHECK_EQ(queue_count(), i);	/* invisible until durable */
+		queue_commit();
+		CHECK_EQ(done_calls, (int)n);
+	}
+	CHECK_EQ(queue_count(), ARRAY_SIZE(sizes));
+	for (j = 0; j < 2; j++) {
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+			struct queue_entry e;
+
+			CHECK(same_msg(ids[i], "s@x.org", 2, data[i],
+			    sizes[i]));
+			CHECK_EQ(queue_lookup(ids[i], &e), 0);
+			CHECK_EQ(e.size, sizes[i]);
+			CHECK_EQ(e.nrcpt, 2);
+			CHECK_EQ(e.npending, 2);
+		}
+		queue_close();
+		CHECK_EQ(queue_open(&sim.fl, 0), 0);	/* and recovered */
+	}
+	CHECK_EQ(sim.violations, 0);
+}
+
+static void
+test_group_commit(void)
+{
+	struct queue_writer w[20];
+	struct queue_stats st;
+	uint8_t d[300];
+	uint64_t syncs, progs;
+	int i;
+
+	sim_fresh(32);
+	fill(d, sizeof(d), 3);
+	done_calls = 0;
+	done_err = 0;
+	for (i = 0; i < 20; i++) {
+		CHECK_EQ(queue_msg_begin(&w[i], "", 0, 0), 0);
+		CHECK_EQ(queue_msg_rcpt(&w[i], "r0@example.org"), 0);
+		CHECK_EQ(queue_msg_write(&w[i], d, sizeof(d)), 0);
+		CHECK_EQ(queue_msg_seal(&w[i], on_done, NULL), 0);
+	}
+	CHECK_EQ(done_calls, 0);
+	syncs = sim.syncs;
+	queue_commit();
+	CHECK_EQ(sim.syncs - syncs, 1);
+	CHECK_EQ(done_calls, 20);
+	CHECK_EQ(done_err, 0);
+	queue_stats(&st);
+	CHECK_EQ(st.live_msgs, 20);
+	CHECK_EQ(st.bytes_live, 20 * 300);
+	queue_commit();	/* nothing pending: no sync */
+	CHECK_EQ(sim.syncs - syncs, 1);
+	/* an aborted sealed writer keeps its message but loses the callback */
+	CHECK_EQ(queue_msg_begin(&w[0], "", 0, 0), 0);
+	CHECK_EQ(queue_msg_rcpt(&w[0], "r0@example.org"), 0);
+	CHECK_EQ(queue_msg_seal(&w[0], on_done, NULL), 0);
+	queue_msg_abort(&w[0]);
+	queue_commit();
+	CHECK_EQ(done_calls, 20);
+	CHECK_EQ(queue_count(), 21);
+	/* loop turns while DATA streams in neither pad pages nor sync */
+	syncs = sim.syncs;
+	progs = sim.progs;
+	CHECK_EQ(queue_msg_begin(&w[1], "", 0, 0), 0);
+	CHECK_EQ(queue_msg_rcpt(&w[1], "r0@example.org"), 0);
+	for (i = 0; i < 20; i++) {
+		CHECK_EQ(queue_msg_write(&w[1], d, 50), 0);
+		queue_commit();
+	}
+	CHECK_EQ(sim.syncs, syncs);
+	CHECK(sim.progs - progs <= 20 * 62 / PG + 1);
+	CHECK_EQ(queue_msg_seal(&w[1], on_done, NULL), 0);
+	queue_commit();
+	CHECK_EQ(sim.syncs, syncs + 1);
+	CHECK_EQ(done_calls, 21);
+}
+
+static void
+test_unsealed_invisible(void)
+{
+	struct queue_writer w1, w2;
+	uint8_t d[3000];
+	uint32_t id;
+
+	sim_fresh(32);
+	fill(d, sizeof(d), 9);
+	CHECK_EQ(queue_msg_begin(&w1, "a@b", 0, 0), 0);
+	CHECK_EQ(queue_msg_rcpt(&w1, "r0@example.org"), 0);
+	CHECK_EQ(queue_msg_write(&w1, d, sizeof(d)), 0);
+	CHECK_EQ(queue_msg_begin(&w2, "a@b", 0, 0), 0);
+	CHECK_EQ(queue_msg_rcpt(&w2, "r0@example.org"), 0);
+	CHECK_EQ(queue_msg_write(&w2, d, 100), 0);
+	queue_msg_abort(&w2);
+	id = put_msg("c@d", 1, d, 10);
+	CHECK(id != 0);
+	CHECK_EQ(queue_count(), 1);
+	queue_close();	/* w1 never sealed */
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), 1);
+	CHECK(same_msg(id, "c@d", 1, d, 10));
+	CHECK_EQ(queue_lookup(w1.id, &(struct queue_entry){ 0 }),
+	    EDGEMTA_E_NOENT);
+	/* ids are never reused */
+	CHECK(put_msg("e@f", 1, d, 5) > w1.id);
+	CHECK_EQ(sim.violations, 0);
+}
+
+static void
+test_results_survive(void)
+{
+	uint8_t d[500];
+	uint32_t a, b, c;
+	struct queue_entry e;
+	char reason[300];
+
+	sim_fresh(32);
+	fill(d, sizeof(d), 1);
+	a = put_msg("a@x", 3, d, sizeof(d));
+	b = put_msg("b@x", 1, d, sizeof(d));
+	c = put_msg("c@x", 2, d, sizeof(d));
+	CHECK_EQ(queue_rcpt_done(a, 0, QUEUE_RCPT_SENT), 0);
+	CHECK_EQ(queue_rcpt_done(a, 2, QUEUE_RCPT_FAILED), 0);
+	CHECK_EQ(queue_msg_defer(a, 123456789012LL, 3,
+	    "451 4.7.1 greylisted, come back later"), 0);
+	CHECK_EQ(queue_msg_reason(a, reason, sizeof(reason)), 0);
+	CHECK_STR(reason, "451 4.7.1 greylisted, come back later");
+	CHECK_EQ(queue_msg_delete(b), 0);
+	CHECK_EQ(queue_rcpt_done(c, 0, QUEUE_RCPT_SENT), 0);
+	CHECK_EQ(queue_rcpt_done(c, 1, QUEUE_RCPT_SENT), 0);
+	CHECK_EQ(queue_count(), 1);
+	queue_commit();
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), 1);
+	CHECK_EQ(queue_lookup(a, &e), 0);
+	CHECK_EQ(e.npending, 1);
+	CHECK_EQ(e.next_try, 123456789012LL);
+	CHECK_EQ(e.attempts, 3);
+	CHECK_EQ(queue_rcpt_state(a, 0), QUEUE_RCPT_SENT);
+	CHECK_EQ(queue_rcpt_state(a, 1), QUEUE_RCPT_PENDING);
+	CHECK_EQ(queue_rcpt_state(a, 2), QUEUE_RCPT_FAILED);
+	CHECK_EQ(queue_msg_reason(a, reason, sizeof(reason)), 0);
+	CHECK_STR(reason, "451 4.7.1 greylisted, come back later");
+	CHECK_EQ(queue_msg_reason(a, reason, 6), 0);
+	CHECK_STR(reason, "451 4");
+	CHECK_EQ(queue_lookup(b, &e), EDGEMTA_E_NOENT);
+	CHECK_EQ(queue_lookup(c, &e), EDGEMTA_E_NOENT);
+	CHECK(same_msg(a, "a@x", 3, d, sizeof(d)));
+}
+
+static uint32_t ids_seen[64];
+static int nseen;
+
+static int
+collect(void *arg, const struct queue_entry *e)
+{
+	(void)arg;
+	if (nseen < 64) {
+		ids_seen[nseen] = e->id;
+	}
+	nseen++;
+	return 0;
+}
+
+/* Fill to E_FULL: nothing queued is lost; too big = E_TOOBIG. */
+static void
+test_capacity(void)
+{
+	static uint8_t d[3000];
+	uint32_t ids[64], n = 0, i;
+	struct queue_writer w;
+	uint64_t ops;
+	int r = 0;
+
+	sim_fresh(16);
+	fill(d, sizeof(d), 5);
+	CHECK_EQ(queue_msg_begin(&w, "a@b", 16 * BS, 0), EDGEMTA_E_TOOBIG);
+	while (n < 64) {
+		r = queue_msg_begin(&w, "a@b", 0, 0);
+		if (r == 0) {
+			r = queue_msg_rcpt(&w, "r0@example.org");
+		}
+		if (r == 0) {
+			r = queue_msg_write(&w, d, sizeof(d));
+		}
+		if (r == 0) {
+			r = queue_msg_seal(&w, on_done, NULL);
+		}
+		if (r != 0) {
+			queue_msg_abort(&w);
+			break;
+		}
+		queue_commit();
+		ids[n++] = w.id;
+	}
+	CHECK_EQ(r, EDGEMTA_E_FULL);
+	CHECK(n >= 10);
+	CHECK_EQ(queue_count(), n);
+	/* a size_hint that does not fit now is refused up front */
+	CHECK_EQ(queue_msg_begin(&w, "a@b", 8000, 0), EDGEMTA_E_FULL);
+	/* delivery results still fit (reserve blocks) */
+	CHECK_EQ(queue_rcpt_done(ids[0], 0, QUEUE_RCPT_SENT), 0);
+	queue_commit();
+	nseen = 0;
+	CHECK_EQ(queue_foreach(collect, NULL), 0);
+	CHECK_EQ(nseen, n - 1);
+	for (i = 1; i < n; i++) {
+		CHECK(same_msg(ids[i], "a@b", 1, d, sizeof(d)));
+		CHECK_EQ(ids_seen[i - 1], ids[i]);	/* oldest first */
+	}
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), n - 1);
+	for (i = 1; i < n; i++) {
+		CHECK(same_msg(ids[i], "a@b", 1, d, sizeof(d)));
+	}
+	/* a queue full of live mail is not churned by reclaim */
+	ops = sim.ops;
+	for (i = 0; i < 50; i++) {
+		queue_reclaim();
+		queue_commit();
+	}
+	CHECK_EQ(sim.ops, ops);
+	CHECK_EQ(sim.violations, 0);
+}
+
+static void
+test_index_full(void)
+{
+	struct queue_writer w;
+	uint32_t n = 0;
+	int r;
+
+	sim_fresh(TB(256));
+	for (;;) {
+		r = queue_msg_begin(&w, "a@b", 0, 0);
+		if (r != 0) {
+			break;
+		}
+		CHECK_EQ(queue_msg_rcpt(&w, "r0@example.org"), 0);
+		CHECK_EQ(queue_msg_write(&w, "x", 1), 0);
+		CHECK_EQ(queue_msg_seal(&w, NULL, NULL), 0);
+		if (++n % 64 == 0) {
+			queue_commit();
+		}
+		if (n > CONFIG_QUEUE_MAX_MSGS + 1) {
+			break;
+		}
+	}
+	queue_commit();
+	CHECK_EQ(r, EDGEMTA_E_FULL);
+	CHECK_EQ(n, CONFIG_QUEUE_MAX_MSGS);
+	CHECK_EQ(queue_count(), CONFIG_QUEUE_MAX_MSGS);
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), CONFIG_QUEUE_MAX_MSGS);
+}
+
+/*
+ * 16 blocks carry 2,000 messages delivered one after another while an
+ * undeliverable one stays: the ring wraps, the stuck message is copied
+ * forward, wear stays even.
+ */
+static void
+test_reclaim_wrap(void)
+{
+	static uint8_t stuck[2500], d[1500];
+	struct queue_stats st;
+	char reason[64];
+	uint32_t sid, id, i;
+	int fails = 0;
+
+	sim_fresh(16);
+	fill(stuck, sizeof(stuck), 42);
+	sid = put_msg("stuck@x", 2, stuck, sizeof(stuck));
+	CHECK(sid != 0);
+	CHECK_EQ(queue_rcpt_done(sid, 1, QUEUE_RCPT_FAILED), 0);
+	CHECK_EQ(queue_msg_defer(sid, 99, 7, "421 try later"), 0);
+	for (i = 0; i < 2000; i++) {
+		fill(d, sizeof(d), i);
+		id = put_msg("s@x", 1, d, sizeof(d) - (i % 700));
+		if (id == 0) {
+			fails++;
+			queue_reclaim();
+			continue;
+		}
+		if (i % 97 == 0) {
+			CHECK(same_msg(id, "s@x", 1, d, sizeof(d) - (i % 700)));
+		}
+		CHECK_EQ(queue_rcpt_done(id, 0, QUEUE_RCPT_SENT), 0);
+		queue_commit();
+		queue_reclaim();
+		if (i == 1000) {
+			queue_close();
+			CHECK_EQ(queue_open(&sim.fl, 0), 0);
+			CHECK_EQ(queue_count(), 1);
+		}
+	}
+	CHECK_EQ(fails, 0);
+	CHECK_EQ(queue_count(), 1);
+	CHECK(same_msg(sid, "stuck@x", 2, stuck, sizeof(stuck)));
+	CHECK_EQ(queue_rcpt_state(sid, 1), QUEUE_RCPT_FAILED);
+	CHECK_EQ(queue_msg_reason(sid, reason, sizeof(reason)), 0);
+	CHECK_STR(reason, "421 try later");
+	queue_stats(&st);
+	CHECK(st.erase_total > 16 * 20);
+	CHECK(st.erase_max - st.erase_min <= 2);
+	for (i = 0; i < 16; i++) {
+		CHECK(sim.wear[i] >= st.erase_min - 1);
+		CHECK(sim.wear[i] <= st.erase_max + 1);
+	}
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), 1);
+	CHECK(same_msg(sid, "stuck@x", 2, stuck, sizeof(stuck)));
+	CHECK_EQ(queue_rcpt_state(sid, 1), QUEUE_RCPT_FAILED);
+	CHECK_EQ(queue_rcpt_state(sid, 0), QUEUE_RCPT_PENDING);
+	{
+		struct queue_entry e;
+
+		CHECK_EQ(queue_lookup(sid, &e), 0);
+		CHECK_EQ(e.next_try, 99);
+		CHECK_EQ(e.attempts, 7);
+	}
+	CHECK_EQ(queue_msg_reason(sid, reason, sizeof(reason)), 0);
+	CHECK_STR(reason, "421 try later");
+	CHECK_EQ(sim.violations, 0);
+}
+
+/*
+ * Issue 3's shape in small: a 64 KiB queue carries 4 KiB messages, two
+ * in flight at a time, while an undeliverable 4 KiB message sits in it.
+ */
+static void
+test_ring_4k(void)
+{
+	static uint8_t d[4096], s[4096];
+	uint32_t sid, prev = 0, id, i;
+	int fails = 0;
+
+	sim_fresh(65536 / BS);
+	fill(s, sizeof(s), 4242);
+	sid = put_msg("stuck@x", 1, s, sizeof(s));
+	CHECK(sid != 0);
+	for (i = 0; i < 3000; i++) {
+		fill(d, sizeof(d), i);
+		id = put_msg("s@x", 1, d, sizeof(d));
+		if (id == 0) {
+			fails++;
+		}
+		if (prev != 0) {
+			CHECK_EQ(queue_rcpt_done(prev, 0, QUEUE_RCPT_SENT), 0);
+		}
+		prev = id;
+		queue_commit();
+		queue_reclaim();
+	}
+	CHECK_EQ(fails, 0);
+	CHECK_EQ(queue_count(), 2);
+	CHECK(same_msg(sid, "stuck@x", 1, s, sizeof(s)));
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK(same_msg(sid, "stuck@x", 1, s, sizeof(s)));
+	CHECK(same_msg(prev, "s@x", 1, d, sizeof(d)));
+	CHECK_EQ(sim.violations, 0);
+}
+
+static void
+put_block_hdr(uint8_t *p, uint8_t ver, uint32_t seq)
+{
+	memcpy(p, "EMQ", 3);
+	p[3] = ver;
+	put_le32(p + 4, seq);
+	put_le32(p + 8, 0);
+	put_le32(p + 12, crc32_update(0, p, 12));
+}
+
+static void
+test_version_and_foreign(void)
+{
+	flash_sim_free(&sim);
+	CHECK_EQ(flash_sim_init(&sim, PG, BS, 16), 0);
+	put_block_hdr(sim.mem + 3 * BS, 2, 5);
+	CHECK_EQ(queue_open(&sim.fl, 0), EDGEMTA_E_VERSION);
+	CHECK_EQ(sim.progs + sim.erases, 0);
+	CHECK_EQ(sim.mem[3 * BS + 3], 2);
+
+	/* not ours: garbage and no header */
+	memset(sim.mem, 0xff, 16 * BS);
+	memcpy(sim.mem + 5 * BS + 100, "hello", 5);
+	CHECK_EQ(queue_open(&sim.fl, 0), EDGEMTA_E_CORRUPT);
+	memcpy(sim.mem + 100, "hello", 5);
+	CHECK_EQ(queue_open(&sim.fl, 0), EDGEMTA_E_CORRUPT);
+	CHECK_EQ(sim.progs + sim.erases, 0);
+
+	/* a format cut short: garbage only in block 0's first page */
+	memset(sim.mem, 0xff, 16 * BS);
+	memcpy(sim.mem, "EM", 2);
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK(put_msg("a@b", 1, (const uint8_t *)"hi", 2) != 0);
+	CHECK_EQ(sim.violations, 0);
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), 1);
+
+	/* wrong geometry */
+	sim.fl.page_size = CONFIG_QUEUE_PAGE_SIZE * 2;
+	CHECK_EQ(queue_open(&sim.fl, 0), EDGEMTA_E_INVAL);
+	sim.fl.page_size = PG;
+}
+
+/* The bytes on flash, against hand-computed little-endian values. */
+static void
+test_byte_order(void)
+{
+	static const uint8_t hdr[] = { 'E', 'M', 'Q', 1, 1, 0, 0, 0,
+		0, 0, 0, 0 };
+	static const uint8_t env[] = { 1, 0, 13, 0, 1, 0, 0, 0 };
+	uint8_t rec[64], *m;
+	uint32_t crc;
+
+	fake_clock_set(0, (int64_t)0x0102030405060708LL);
+	sim_fresh(16);
+	CHECK(put_msg("a@bc", 1, (const uint8_t *)"hi", 2) == 1);
+	m = sim.mem;
+	/* seq 1, never erased */
+	CHECK(memcmp(m, hdr, sizeof(hdr)) == 0);
+	CHECK_EQ(get_le32(m + 12), crc32_update(0, m, 12));
+	CHECK_EQ(m[12], (uint8_t)crc32_update(0, m, 12));
+	/* BOOT at 16: type 9, no payload, id 0 */
+	CHECK_EQ(m[16], 9);
+	CHECK_EQ(m[18] | m[19] << 8, 0);
+	/* ENV at 28 */
+	CHECK(memcmp(m + 28, env, sizeof(env)) == 0);
+	CHECK(memcmp(m + 40, "\x08\x07\x06\x05\x04\x03\x02\x01\x00" "a@bc",
+	    13) == 0);
+	memcpy(rec, m + 28, 12 + 13);
+	memset(rec + 8, 0, 4);
+	crc = crc32_update(0, rec, 25);
+	CHECK_EQ(m[36], crc & 0xff);
+	CHECK_EQ(m[37], (crc >> 8) & 0xff);
+	CHECK_EQ(m[38], (crc >> 16) & 0xff);
+	CHECK_EQ(m[39], crc >> 24);
+	/* RCPT at 53: index 0, state 0 */
+	CHECK_EQ(m[53], 2);
+	CHECK(memcmp(m + 65, "\x00\x00\x00r0@example.org", 17) == 0);
+	/* DATA at 82, COMMIT at 96: nrcpt 1, size 2, crc("hi") */
+	CHECK_EQ(m[82], 3);
+	CHECK(memcmp(m + 94, "hi", 2) == 0);
+	CHECK_EQ(m[96], 4);
+	CHECK(memcmp(m + 108, "\x01\x00\x02\x00\x00\x00", 6) == 0);
+	CHECK_EQ(get_le32(m + 114), crc32_update(0, "hi", 2));
+	/* the rest of the page is padding */
+	CHECK_EQ(m[118], 0xff);
+	CHECK_EQ(m[PG - 1], 0xff);
+	fake_clock_set(0, 1700000000);
+}
+
+static void
+test_rdonly(void)
+{
+	static struct queue_reader r;
+	struct queue_writer w;
+	uint8_t d[2000];
+	uint32_t id;
+	uint64_t ops;
+
+	sim_fresh(16);
+	fill(d, sizeof(d), 77);
+	id = put_msg("a@b", 2, d, sizeof(d));
+	queue_close();
+	ops = sim.ops;
+	CHECK_EQ(queue_open(&sim.fl, QUEUE_O_RDONLY), 0);
+	CHECK_EQ(queue_count(), 1);
+	CHECK(same_msg(id, "a@b", 2, d, sizeof(d)));
+	CHECK_EQ(queue_msg_begin(&w, "a@b", 0, 0), EDGEMTA_E_INVAL);
+	CHECK_EQ(queue_msg_rcpt(&w, "x@y"), EDGEMTA_E_INVAL);
+	CHECK_EQ(queue_rcpt_done(id, 0, QUEUE_RCPT_SENT), EDGEMTA_E_INVAL);
+	CHECK_EQ(queue_msg_delete(id), EDGEMTA_E_INVAL);
+	CHECK_EQ(queue_msg_defer(id, 1, 1, "x"), EDGEMTA_E_INVAL);
+	queue_reclaim();
+	queue_commit();
+	queue_close();
+	CHECK_EQ(sim.ops, ops);
+	CHECK_EQ(queue_reader_open(&r, id), EDGEMTA_E_NOENT);
+}
+
+/* A bit flipped in a stored message: the reader reports it. */
+static void
+test_corrupt_read(void)
+{
+	static struct queue_reader r;
+	uint8_t d[3000];
+	const uint8_t *p;
+	size_t n;
+	unsigned idx;
+	uint32_t id;
+	int t;
+
+	sim_fresh(16);
+	fill(d, sizeof(d), 8);
+	id = put_msg("a@b", 1, d, sizeof(d));
+	sim.mem[1500] ^= 0x10;
+	CHECK_EQ(queue_reader_open(&r, id), 0);
+	while ((t = queue_reader_next(&r, &p, &n, &idx)) > 0) {
+	}
+	CHECK_EQ(t, EDGEMTA_E_CORRUPT);
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);	/* no longer sealed */
+	CHECK_EQ(queue_count(), 0);
+}
+
+int
+main(void)
+{
+	fake_log_quiet(true);
+	fake_clock_set(0, 1700000000);
+	RUN(test_crc);
+	RUN(test_id_str);
+	RUN(test_roundtrip_interleaved);
+	RUN(test_group_commit);
+	RUN(test_unsealed_invisible);
+	RUN(test_results_survive);
+	RUN(test_capacity);
+	RUN(test_index_full);
+	RUN(test_reclaim_wrap);
+	RUN(test_ring_4k);
+	RUN(test_version_and_foreign);
+	RUN(test_byte_order);
+	RUN(test_rdonly);
+	RUN(test_corrupt_read);
+	queue_close();
+	flash_sim_free(&sim);
+	return test_report("queue_test");
+}
