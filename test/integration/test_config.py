@@ -1,0 +1,133 @@
+"""Runtime configuration file: errors with file:line, check, config."""
+import os
+import re
+
+import helpers
+from helpers import EX_CONFIG
+
+KEYS = ["listen", "mynetworks", "queue_path", "queue_size",
+        "message_size_limit", "local_socket", "smtpd_timeout", "relayhost",
+        "myhostname"]
+
+BAD_LINES = [
+    ("unknown key", "no_such_key = 1"),
+    ("bad number", "queue_size = 12X"),
+    ("bad number", "message_size_limit = lots"),
+    ("negative number", "message_size_limit = -5"),
+    ("bad time", "smtpd_timeout = soon"),
+    ("bad listen mode", "listen = 127.0.0.1:2599 bogusmode"),
+    ("bad listen port", "listen = 127.0.0.1:99999 smtp"),
+    ("bad listen address", "listen = 300.1.1.1:25 smtp"),
+    ("bad prefix", "mynetworks = 10.0.0.0/33"),
+    ("bad network", "mynetworks = 10.0.0/8x"),
+    ("missing '='", "myhostname test.example"),
+    ("empty key", "= 5"),
+]
+
+
+class Config(helpers.RelayTest):
+
+    def write_conf(self, bad_line):
+        """A good config with bad_line at line 4. Returns (relay, path)."""
+        d = os.path.join(self.tmp, "c%d" % len(os.listdir(self.tmp)))
+        os.makedirs(d)
+        r = helpers.Relay(d, start=False)
+        with open(r.conf) as f:
+            lines = f.read().splitlines()
+        lines.insert(3, bad_line)
+        with open(r.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return r
+
+    def test_bad_lines_check(self):
+        """`edgemta -c FILE check` on a file with one bad line: exit 78 and
+        'FILE:4:' (the line of the error) on stderr."""
+        for what, line in BAD_LINES:
+            with self.subTest(what=what, line=line):
+                r = self.write_conf(line)
+                p = r.cli("check")
+                self.assertEqual(p.returncode, EX_CONFIG, p.stdout + p.stderr)
+                self.assertIn("%s:4:" % r.conf, p.stderr)
+                self.assertNotIn("config OK", p.stdout)
+
+    def test_bad_lines_daemon(self):
+        """The daemon (`-f -c FILE`) refuses to start on the same bad
+        lines: exit 78, 'FILE:4:' on stderr, nothing listening."""
+        for what, line in BAD_LINES:
+            with self.subTest(what=what, line=line):
+                r = self.write_conf(line)
+                p = helpers.run_bin([helpers.BIN, "-f", "-c", r.conf],
+                                    timeout=15, cwd=r.tmpdir)
+                self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+                self.assertIn("%s:4:" % r.conf, p.stderr)
+                self.assertFalse(helpers._listening(r.port))
+
+    def test_check_and_config_good(self):
+        """`check` on a good file exits 0 with 'config OK'; `config`
+        prints every key as 'key = value' with the file's values, and its
+        output is itself a valid config file."""
+        r = self.write_conf("message_size_limit = 123456")
+        p = r.cli("check")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("config OK", p.stdout + p.stderr)
+        p = r.cli("config")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        settings = {}
+        for line in p.stdout.splitlines():
+            m = re.match(r"^([a-z_]+) = ?(.*)$", line)
+            self.assertTrue(m, "not key = value: %r" % line)
+            settings.setdefault(m.group(1), []).append(m.group(2))
+        for k in KEYS:
+            self.assertIn(k, settings)
+        self.assertEqual(settings["myhostname"], ["test.example"])
+        self.assertEqual(settings["queue_path"], [r.queue_path])
+        self.assertEqual(settings["local_socket"], [r.socket_path])
+        self.assertEqual(settings["listen"], ["127.0.0.1:%d smtp" % r.port])
+        self.assertIn(settings["message_size_limit"][0],
+                      ("123456", "123456B"))
+        self.assertEqual(settings["relayhost"], [""])
+        again = os.path.join(r.tmpdir, "again.conf")
+        with open(again, "w") as f:
+            f.write(p.stdout)
+        p2 = helpers.run_bin([helpers.BIN, "-c", again, "config"])
+        self.assertEqual(p2.returncode, 0, p2.stderr)
+        self.assertEqual(p2.stdout, p.stdout)
+
+    def test_missing_file(self):
+        """A config file that does not exist: non-zero exit, the file
+        name on stderr."""
+        path = os.path.join(self.tmp, "nope.conf")
+        p = helpers.run_bin([helpers.BIN, "-c", path, "check"])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(path, p.stderr)
+
+    def test_second_daemon_refused(self):
+        """A second daemon on the same queue_path refuses to start
+        (non-zero exit, says the queue is in use); the first keeps
+        working."""
+        r = self.relay()
+        d2 = os.path.join(self.tmp, "second")
+        os.makedirs(d2)
+        other = helpers.Relay(d2, start=False,
+                              conf_extra="queue_path = %s" % r.queue_path)
+        p = helpers.run_bin([helpers.BIN, "-f", "-c", other.conf],
+                            timeout=15, cwd=d2)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"(?i)in use|locked")
+        self.assertIn("queue", p.stderr)
+        self.assertFalse(helpers._listening(other.port))
+        with helpers.Smtp(r.port) as s:
+            s.ehlo()
+            code, text = s.send_message("a@example.com", ["b@example.org"],
+                                        b"still here\r\n")
+            self.assertEqual(code, 250, text)
+        self.assertEqual(len(r.queue_list()), 1)
+
+    def test_version(self):
+        """`edgemta --version` exits 0 and prints EDGEMTA_VERSION."""
+        with open(os.path.join(helpers.ROOT, "core/edgemta.h")) as f:
+            ver = re.search(r'#define EDGEMTA_VERSION "([^"]+)"',
+                            f.read()).group(1)
+        p = helpers.run_bin([helpers.BIN, "--version"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(ver, p.stdout)
