@@ -1,0 +1,124 @@
+"""The admin command line: queue list/show/delete/flush with and without a
+daemon, a queue from a newer edgemta, daemon mode and SIGTERM.
+(Config errors and check/config are in test_config.py.)"""
+import os
+import signal
+import struct
+import zlib
+
+import helpers
+from helpers import BIN, Smtp, queue_id, run_bin
+
+
+def body(n):
+    return ("Subject: cli %d\r\n\r\nline %d\r\n" % (n, n)).encode()
+
+
+class Cli(helpers.RelayTest):
+
+    def conf(self, text, name="e.conf"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_cli(self, *args, **kw):
+        return run_bin([BIN] + [str(a) for a in args], cwd=self.tmp, **kw)
+
+    def test_queue_admin_with_and_without_daemon(self):
+        r = self.relay(queue_size="1M")
+        self.assertEqual(r.queue_list(), [])
+        ids = []
+        with Smtp(r.port) as s:
+            s.ehlo()
+            for i in range(3):
+                code, text = s.send_message("a@example.com",
+                                            ["b@example.org"], body(i))
+                self.assertEqual(code, 250, text)
+                ids.append(queue_id(text))
+        self.assertEqual(r.queue_ids(), ids)
+        # a second daemon on the same queue is refused with 75
+        p = self.run_cli("-f", "-c", r.conf, timeout=20)
+        self.assertEqual(p.returncode, 75, p.stderr)
+        self.assertIn("in use by another edgemta process", p.stderr)
+        p = self.run_cli("-c", r.conf, "queue", "show", "FFFFFFF0")
+        self.assertEqual((p.returncode, p.stderr),
+                         (1, "FFFFFFF0: no such message\n"))
+        self.assertEqual(r.stop(), 0)
+        self.assertIn("stopped", r.log_text())
+        # no daemon: list still works, flush says so, delete works offline
+        self.assertEqual(r.queue_ids(), ids)
+        p = r.cli("queue", "flush")
+        self.assertEqual(p.returncode, 75)
+        self.assertIn("edgemta is not running; nothing to flush", p.stderr)
+        p = r.cli("queue", "delete", ids[1])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(ids[1], p.stdout)
+        self.assertEqual(r.queue_ids(), [ids[0], ids[2]])
+        p = r.cli("queue", "delete", ids[1])
+        self.assertEqual(p.returncode, 1)
+        p = r.cli("queue", "delete", "all")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("2 messages deleted", p.stdout)
+        self.assertEqual(r.queue_ids(), [])
+        r.start()
+        self.assertEqual(r.queue_ids(), [])
+
+    def test_newer_queue_is_refused_untouched(self):
+        r = self.relay(queue_size="1M")
+        with Smtp(r.port) as s:
+            s.ehlo()
+            code, text = s.send_message("a@example.com", ["b@example.org"],
+                                        body(1))
+            self.assertEqual(code, 250, text)
+        self.assertEqual(r.stop(), 0)
+        with open(r.queue_path, "r+b") as f:
+            d = bytearray(f.read())
+            bs = 4096
+            for b in range(0, len(d), bs):
+                if d[b:b + 3] == b"EMQ":
+                    d[b + 3] = 200
+                    d[b + 12:b + 16] = struct.pack(
+                        "<I", zlib.crc32(bytes(d[b:b + 12])))
+            f.seek(0)
+            f.write(d)
+        before = bytes(d)
+        p = self.run_cli("-f", "-c", r.conf, timeout=20)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn("queue was written by a newer edgemta; refusing to "
+                      "start (nothing was changed)", p.stderr)
+        with open(r.queue_path, "rb") as f:
+            self.assertEqual(f.read(), before)
+
+    def test_daemon_mode_and_sigterm(self):
+        """Without -f: exit 0 once serving, then SIGTERM stops it."""
+        r = self.relay(start=False)
+        p = self.run_cli("-c", r.conf, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        helpers.wait_until(lambda: helpers._listening(r.port), 10)
+        with Smtp(r.port) as s:
+            s.ehlo()
+            code, text = s.send_message("a@example.com", ["b@example.org"],
+                                        body(7))
+            self.assertEqual(code, 250, text)
+        pid = None
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open("/proc/%s/cmdline" % d, "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if r.conf.encode() in argv and BIN.encode() == argv[0]:
+                    pid = int(d)
+        self.assertIsNotNone(pid, "daemon process not found")
+        os.kill(pid, signal.SIGTERM)
+
+        def gone():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().split()[2] == "Z"
+            except OSError:
+                return True
+        self.assertTrue(helpers.wait_until(gone, 20), "still running")
+        self.assertEqual(len(r.queue_ids()), 1)
