@@ -1,0 +1,1067 @@
+/*
+ * sched.c - the delivery scheduler: see sched.h.
+ *
+ * A scan walks the queue index (queue_foreach) and puts due messages on
+ * a small ring; client sessions (a static pool) pull from it after their
+ * EHLO and between messages, so a message is only taken by a session
+ * that already has a working connection. While one session is still
+ * connecting no other is started: when the relay is down, only one
+ * connection attempt is made, then the destination is marked "down"
+ * until its own backoff expires, and messages that fall due meanwhile
+ * are deferred without a connection.
+ *
+ * Relays are tried in the configured order; a failed connection (refused,
+ * timeout, no greeting, 4xx/5xx greeting) moves on to the next relay
+ * before the destination counts as down. Host names wait for the DNS
+ * issue: for now only IP literals are used.
+ *
+ * Results: 2xx -> SENT; 5xx -> FAILED plus one DSN per message; 4xx,
+ * 421, timeout, lost connection -> the message is deferred with
+ * exponential backoff and jitter. A message whose connection broke after
+ * the final dot is deferred and sent again later (at-least-once).
+ *
+ * Clock rules. In-process timing uses ev_now() (monotonic). Stored times
+ * (arrival, next_try) are wall clock and may come from a clock that was
+ * wrong (a device that boots at 1970 and gets NTP later), so:
+ *  1. a forward jump of the wall clock by more than maximal_backoff_time
+ *     (at least 60 s) relative to the monotonic clock is a "step"; the
+ *     arrival of a message older than the step is corrected by its size;
+ *  2. an arrival before SCHED_SANE_TIME while the clock now is sane was
+ *     stamped by an unset clock (e.g. before a restart): its age counts
+ *     from the first sane time this process saw (a restart can thus only
+ *     lengthen a message's life, never cut it short);
+ *  3. an arrival in the future (clock stepped back) means age 0;
+ *  4. a next_try further ahead than we ever schedule (maximal backoff +
+ *     10% jitter + 60 s) was stamped by a clock that has since gone back:
+ *     the message is due now. A next_try in the past is due, so a
+ *     forward step makes every message due once, then backoff resumes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sched.h"
+#include "dsn.h"
+#include "ev.h"
+#include "log.h"
+#include "platform.h"
+#include "queue.h"
+#include "smtp_out.h"
+
+#define SCHED_MAX_RELAYS 4
+#define SCHED_DUE_MAX 64	/* messages waiting for a session */
+#define SCHED_BATCH 32		/* expiries/suspensions per scan */
+#define SCHED_FAIL_MAX 32	/* failed recipients listed in one DSN */
+#define SCHED_RESCAN_MS 60000u	/* scan at least this often */
+
+#define DNS_LATER "host name lookup not available yet (DNS issue)"
+
+struct sched_relay {
+	struct net_addr addr;
+	char name[SMTP_OUT_HOST_MAX];
+	bool is_ip;
+};
+
+struct sched_slot {
+	struct smtp_out_session s;
+	unsigned relay;		/* index of the relay being tried */
+	/* the message in flight */
+	uint32_t id;
+	struct queue_entry e;
+	int64_t age;		/* at pick time, seconds */
+	unsigned nres;		/* results reported for it */
+	bool deferred;
+	char reason[SMTP_OUT_TEXT_MAX];
+	unsigned nfail, omitted;
+	uint16_t fail_idx[SCHED_FAIL_MAX];
+	uint16_t fail_off[SCHED_FAIL_MAX];
+	char failbuf[2048];
+	unsigned faillen;
+};
+
+struct sched_batch_item {
+	uint32_t id;
+	uint16_t attempts;
+	bool expire;
+};
+
+static const struct conf *sc;
+static const char *sc_host;
+static bool sc_running, sc_stopping, sc_disabled;
+static struct sched_relay sc_relays[SCHED_MAX_RELAYS];
+static unsigned sc_nrelays;
+static struct sched_slot sc_slots[CONFIG_SMTP_OUT_SESSIONS];
+static uint32_t sc_due[SCHED_DUE_MAX];
+static unsigned sc_due_head, sc_due_len;
+static bool sc_more;		/* the last scan left due messages behind */
+static struct ev_timer sc_timer;
+static struct sched_clock sc_clock;
+static uint32_t sc_rng;
+/* the destination (the relayhost list) */
+static bool sc_down;
+static uint64_t sc_down_until;	/* ev_now() ms */
+static unsigned sc_down_count;
+static char sc_down_reason[SMTP_OUT_TEXT_MAX];
+/* the queue could not record a result: hand out nothing until then */
+static uint64_t sc_hold_until;
+
+static const struct smtp_out_cb sched_cb;
+static void sched_dispatch(void);
+static void sched_start_relay(struct sched_slot *sl, unsigned from);
+
+/* ---- pure helpers ---- */
+
+uint32_t
+sched_backoff(uint32_t min_s, uint32_t max_s, unsigned attempts,
+    uint32_t rnd)
+{
+	uint64_t d = min_s;
+	uint32_t j;
+	unsigned i;
+
+	for (i = 1; i < attempts && d < max_s; i++) {
+		d *= 2;
+	}
+	if (d > max_s) {
+		d = max_s;
+	}
+	j = (uint32_t)(d / 10);
+	if (j > 0) {
+		d = d - j + rnd % (2 * j + 1);
+	}
+	return d == 0 ? 1 : (uint32_t)d;
+}
+
+int64_t
+sched_clock_update(struct sched_clock *k, int64_t wall, uint64_t mono_ms,
+    uint32_t max_backoff)
+{
+	int64_t expected, diff = 0, limit = MAX((int64_t)max_backoff, 60);
+
+	if (k->init) {
+		expected = k->last_wall + (int64_t)((mono_ms - k->last_mono) /
+		    1000);
+		diff = wall - expected;
+		if (diff > limit) {
+			k->step_before = expected;
+			k->step_delta += diff;
+		} else if (diff >= -limit) {
+			diff = 0;
+		}
+	}
+	if (k->first_sane == 0 && wall >= SCHED_SANE_TIME) {
+		k->first_sane = wall;
+	}
+	k->init = true;
+	k->last_wall = wall;
+	k->last_mono = mono_ms;
+	return diff;
+}
+
+int64_t
+sched_age(const struct sched_clock *k, int64_t arrival, int64_t wall)
+{
+	if (k->step_delta != 0 && arrival <= k->step_before) {
+		arrival += k->step_delta;		/* rule 1 */
+	}
+	if (arrival < SCHED_SANE_TIME && wall >= SCHED_SANE_TIME &&
+	    k->first_sane != 0) {
+		arrival = MAX(arrival, k->first_sane);	/* rule 2 */
+	}
+	if (arrival >= wall) {
+		return 0;				/* rule 3 */
+	}
+	return wall - arrival;
+}
+
+bool
+sched_due(int64_t next_try, int64_t wall, uint32_t max_backoff)
+{
+	int64_t horizon = (int64_t)max_backoff + max_backoff / 10 + 60;
+
+	/* rule 4 */
+	return next_try <= wall || next_try > wall + horizon;
+}
+
+/* ---- small helpers ---- */
+
+/* Copy src into dst (size n), truncating. */
+static void
+sched_copy(char *dst, size_t n, const char *src)
+{
+	size_t l = strlen(src);
+
+	if (l >= n) {
+		l = n - 1;
+	}
+	memcpy(dst, src, l);
+	dst[l] = '\0';
+}
+
+static uint32_t
+sched_rand(void)
+{
+	uint32_t r;
+
+	plat_random(&r, sizeof(r));
+	return r ^ (sc_rng = sc_rng * 1103515245u + 12345u);
+}
+
+static uint32_t
+sched_msg_backoff(unsigned attempts)
+{
+	return sched_backoff(sc->minimal_backoff_time,
+	    sc->maximal_backoff_time, attempts, sched_rand());
+}
+
+/* tenths of seconds as "S.T" */
+static const char *
+sched_tenths(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t t = (ms + 50) / 100;
+
+	snprintf(buf, len, "%lu.%u", (unsigned long)(t / 10),
+	    (unsigned)(t % 10));
+	return buf;
+}
+
+static void
+sched_log(uint32_t id, const char *rcpt, const char *relay, uint64_t a,
+    uint64_t b, uint64_t c, uint64_t d, const char *dsn,
+    const char *status, const char *text)
+{
+	char ids[QUEUE_ID_STRLEN], t0[24], t1[24], t2[24], t3[24], t4[24];
+
+	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, "
+	    "dsn=%s, status=%s (%s)", queue_id_str(id, ids), rcpt, relay,
+	    sched_tenths(a + b + c + d, t0, sizeof(t0)),
+	    sched_tenths(a, t1, sizeof(t1)), sched_tenths(b, t2, sizeof(t2)),
+	    sched_tenths(c, t3, sizeof(t3)), sched_tenths(d, t4, sizeof(t4)),
+	    dsn, status, text);
+}
+
+/* Call fn for each pending recipient of id (reads the envelope). */
+static int
+sched_each_pending(uint32_t id, void (*fn)(void *arg, unsigned idx,
+    const char *rcpt), void *arg)
+{
+	static struct queue_reader rd;
+	char rcpt[ADDR_MAX];
+	const uint8_t *p;
+	size_t len;
+	unsigned idx;
+	int r;
+
+	r = queue_reader_open(&rd, id);
+	while (r >= 0) {
+		r = queue_reader_next(&rd, &p, &len, &idx);
+		if (r == QUEUE_ITEM_SENDER) {
+			continue;
+		}
+		if (r != QUEUE_ITEM_RCPT) {
+			break;
+		}
+		if (queue_rcpt_state(id, idx) != QUEUE_RCPT_PENDING) {
+			continue;
+		}
+		len = MIN(len, sizeof(rcpt) - 1);
+		memcpy(rcpt, p, len);
+		rcpt[len] = '\0';
+		fn(arg, idx, rcpt);
+	}
+	return r < 0 ? r : 0;
+}
+
+/* ---- recording results ---- */
+
+static void sched_scan(void *arg);
+
+/* Make sure the scan runs within ms. */
+static void
+sched_wake_in(uint64_t ms)
+{
+	uint64_t now = ev_now();
+
+	if (!sc_running || sc_stopping) {
+		return;
+	}
+	if (!sc_timer.armed || sc_timer.when > now + ms) {
+		ev_timer_start(&sc_timer, (uint32_t)MIN(ms, SCHED_RESCAN_MS),
+		    sched_scan, NULL);
+	}
+}
+
+/*
+ * A delivery result could not be recorded (queue full or flash error):
+ * pause handing out messages for a second, or the same messages would
+ * be sent again and again without their results being kept.
+ */
+static void
+sched_storage_trouble(uint32_t id, int err)
+{
+	char ids[QUEUE_ID_STRLEN];
+	uint64_t now = ev_now();
+
+	if (err == EDGEMTA_E_NOENT || err >= 0) {
+		return;
+	}
+	if (now >= sc_hold_until) {
+		log_err("%s: cannot record a delivery result: %s; delivery "
+		    "paused for 1 s", queue_id_str(id, ids),
+		    edgemta_strerror(err));
+	}
+	sc_hold_until = now + 1000;
+	sched_wake_in(1000);
+}
+
+static bool
+sched_held(void)
+{
+	return ev_now() < sc_hold_until;
+}
+
+static void
+sched_defer(uint32_t id, uint16_t attempts, const char *reason)
+{
+	uint32_t delay = sched_msg_backoff(attempts + 1u);
+	char ids[QUEUE_ID_STRLEN];
+	int r;
+
+	r = queue_msg_defer(id, plat_time() + delay, (uint16_t)(attempts + 1),
+	    reason);
+	sched_wake_in((uint64_t)delay * 1000);
+	if (r < 0 && r != EDGEMTA_E_NOENT) {
+		log_err("%s: cannot record deferral: %s", queue_id_str(id, ids),
+		    edgemta_strerror(r));
+		sched_storage_trouble(id, r);
+	}
+}
+
+static void
+sched_fail_add(struct sched_slot *sl, unsigned idx, const char *rcpt,
+    const char *dsn, const char *diag)
+{
+	size_t need = strlen(rcpt) + strlen(dsn) + strlen(diag) + 3;
+	char *p = sl->failbuf + sl->faillen;
+
+	if (sl->nfail >= SCHED_FAIL_MAX || sl->faillen + need >
+	    sizeof(sl->failbuf)) {
+		sl->omitted++;
+		return;
+	}
+	sl->fail_idx[sl->nfail] = (uint16_t)idx;
+	sl->fail_off[sl->nfail] = (uint16_t)sl->faillen;
+	sl->nfail++;
+	strcpy(p, rcpt);
+	p += strlen(rcpt) + 1;
+	strcpy(p, dsn);
+	p += strlen(dsn) + 1;
+	strcpy(p, diag);
+	sl->faillen += (unsigned)need;
+}
+
+/*
+ * Bounce the failed recipients collected in sl, then record them FAILED.
+ * If the bounce cannot be queued now, they stay pending (deferred).
+ */
+static void
+sched_fail_flush(struct sched_slot *sl, uint32_t id, const char *remote)
+{
+	struct dsn_rcpt r[SCHED_FAIL_MAX];
+	unsigned i;
+	int err;
+
+	if (sl->nfail == 0 && sl->omitted == 0) {
+		return;
+	}
+	for (i = 0; i < sl->nfail; i++) {
+		const char *p = sl->failbuf + sl->fail_off[i];
+
+		r[i].rcpt = p;
+		p += strlen(p) + 1;
+		r[i].status = p;
+		p += strlen(p) + 1;
+		r[i].diag = p;
+	}
+	err = dsn_bounce(sc, sc_host, id, remote, r, sl->nfail, sl->omitted);
+	if (err == EDGEMTA_E_FULL || err == EDGEMTA_E_IO ||
+	    err == EDGEMTA_E_AGAIN) {
+		/* no room for the bounce: fail them later */
+		if (!sl->deferred) {
+			sl->deferred = true;
+			sched_copy(sl->reason, sizeof(sl->reason),
+			    "bounce postponed: queue full");
+		}
+	} else {
+		for (i = 0; i < sl->nfail; i++) {
+			sched_storage_trouble(id, queue_rcpt_done(id,
+			    sl->fail_idx[i], QUEUE_RCPT_FAILED));
+		}
+		if (sl->omitted > 0) {
+			/* not listed in this DSN; the next try lists them */
+			sl->deferred = true;
+		}
+	}
+	sl->nfail = 0;
+	sl->omitted = 0;
+	sl->faillen = 0;
+}
+
+/* ---- the due ring ---- */
+
+static bool
+sched_in_flight(uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < sc_due_len; i++) {
+		if (sc_due[(sc_due_head + i) % SCHED_DUE_MAX] == id) {
+			return true;
+		}
+	}
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+		if (sc_slots[i].id == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+sched_due_pop(uint32_t *id)
+{
+	if (sc_due_len == 0) {
+		return false;
+	}
+	*id = sc_due[sc_due_head];
+	sc_due_head = (sc_due_head + 1) % SCHED_DUE_MAX;
+	sc_due_len--;
+	return true;
+}
+
+/* ---- expiry and suspended deferrals (no connection) ---- */
+
+struct sched_nc {
+	uint32_t id;
+	int64_t age;
+	const char *dsn, *status, *text;
+	struct sched_slot *sl;
+};
+
+static void
+sched_nc_rcpt(void *arg, unsigned idx, const char *rcpt)
+{
+	struct sched_nc *nc = arg;
+
+	sched_log(nc->id, rcpt, "none", (uint64_t)nc->age * 1000, 0, 0, 0,
+	    nc->dsn, nc->status, nc->text);
+	if (nc->sl != NULL) {
+		sched_fail_add(nc->sl, idx, rcpt, nc->dsn, nc->text);
+	}
+}
+
+static void
+sched_expire(uint32_t id, int64_t age)
+{
+	static struct sched_slot tmp;	/* only its failure list is used */
+	char last[200], text[SMTP_OUT_TEXT_MAX];
+	struct sched_nc nc;
+
+	if (queue_msg_reason(id, last, sizeof(last)) < 0) {
+		last[0] = '\0';
+	}
+	snprintf(text, sizeof(text), "message expired (maximal_queue_lifetime)"
+	    "%s%s", last[0] ? "; last error: " : "", last);
+	memset(&tmp, 0, sizeof(tmp));
+	nc.id = id;
+	nc.age = age;
+	nc.dsn = "5.4.7";
+	nc.status = "bounced";
+	nc.text = text;
+	nc.sl = &tmp;
+	(void)sched_each_pending(id, sched_nc_rcpt, &nc);
+	sched_fail_flush(&tmp, id, NULL);
+}
+
+static void
+sched_suspend(uint32_t id, uint16_t attempts, int64_t age)
+{
+	char text[SMTP_OUT_TEXT_MAX];
+	struct sched_nc nc;
+
+	sched_copy(text, sizeof(text), "delivery temporarily suspended: ");
+	sched_copy(text + strlen(text), sizeof(text) - strlen(text),
+	    sc_down_reason);
+	nc.id = id;
+	nc.age = age;
+	nc.dsn = "4.4.1";
+	nc.status = "deferred";
+	nc.text = text;
+	nc.sl = NULL;
+	(void)sched_each_pending(id, sched_nc_rcpt, &nc);
+	sched_defer(id, attempts, text);
+}
+
+/* ---- the scan ---- */
+
+struct sched_scan {
+	int64_t wall;
+	int64_t earliest;	/* seconds until the next due message */
+	struct sched_batch_item batch[SCHED_BATCH];
+	unsigned nbatch;
+	bool full;		/* more work than this scan could take */
+};
+
+static int
+sched_scan_one(void *arg, const struct queue_entry *e)
+{
+	struct sched_scan *ss = arg;
+	int64_t age;
+
+	if (e->npending == 0 || sched_in_flight(e->id)) {
+		return 0;
+	}
+	age = sched_age(&sc_clock, e->arrival, ss->wall);
+	if (age >= (int64_t)sc->maximal_queue_lifetime) {
+		if (ss->nbatch < SCHED_BATCH) {
+			ss->batch[ss->nbatch].id = e->id;
+			ss->batch[ss->nbatch].attempts = e->attempts;
+			ss->batch[ss->nbatch++].expire = true;
+		} else {
+			ss->full = true;
+		}
+		return 0;
+	}
+	if (sc_disabled) {
+		return 0;
+	}
+	if (!sched_due(e->next_try, ss->wall, sc->maximal_backoff_time)) {
+		ss->earliest = MIN(ss->earliest, e->next_try - ss->wall);
+		return 0;
+	}
+	if (sc_down) {
+		if (ss->nbatch < SCHED_BATCH) {
+			ss->batch[ss->nbatch].id = e->id;
+			ss->batch[ss->nbatch].attempts = e->attempts;
+			ss->batch[ss->nbatch++].expire = false;
+		} else {
+			ss->full = true;
+		}
+		return 0;
+	}
+	if (sc_due_len >= SCHED_DUE_MAX) {
+		sc_more = true;
+		return 0;
+	}
+	sc_due[(sc_due_head + sc_due_len) % SCHED_DUE_MAX] = e->id;
+	sc_due_len++;
+	return 0;
+}
+
+static void
+sched_scan(void *arg)
+{
+	struct sched_scan ss;
+	uint64_t now = ev_now(), next_ms;
+	int64_t step;
+	unsigned i;
+
+	(void)arg;
+	if (!sc_running) {
+		return;
+	}
+	ss.wall = plat_time();
+	step = sched_clock_update(&sc_clock, ss.wall, now,
+	    sc->maximal_backoff_time);
+	if (step != 0) {
+		log_warn("wall clock stepped by %lld s: ages and retry times "
+		    "corrected (see sched.c)", (long long)step);
+	}
+	if (sc_down && now >= sc_down_until) {
+		sc_down = false;	/* let one session probe it */
+	}
+	ss.earliest = SCHED_RESCAN_MS / 1000;
+	ss.nbatch = 0;
+	ss.full = false;
+	sc_more = false;
+	(void)queue_foreach(sched_scan_one, &ss);
+	for (i = 0; i < ss.nbatch; i++) {
+		struct queue_entry e;
+
+		if (queue_lookup(ss.batch[i].id, &e) < 0) {
+			continue;
+		}
+		if (ss.batch[i].expire) {
+			sched_expire(e.id, sched_age(&sc_clock, e.arrival,
+			    ss.wall));
+		} else {
+			sched_suspend(e.id, e.attempts, sched_age(&sc_clock,
+			    e.arrival, ss.wall));
+		}
+	}
+	sched_dispatch();
+	next_ms = ss.earliest <= 0 ? 1000 : (uint64_t)ss.earliest * 1000;
+	if (ss.full) {
+		next_ms = 0;
+	}
+	if (sc_down && sc_down_until > now) {
+		next_ms = MIN(next_ms, sc_down_until - now);
+	}
+	/* never postpone an earlier wake-up armed meanwhile (kick, down) */
+	sched_wake_in(next_ms);
+}
+
+/* ---- sessions ---- */
+
+static void
+sched_dest_down(const char *reason)
+{
+	uint32_t delay;
+	uint32_t id;
+	unsigned i;
+
+	sc_down_count++;
+	delay = sched_msg_backoff(sc_down_count);
+	sc_down = true;
+	sc_down_until = ev_now() + (uint64_t)delay * 1000;
+	sched_copy(sc_down_reason, sizeof(sc_down_reason), reason);
+	log_warn("relayhost unreachable (%s): next connection attempt in "
+	    "%lu s", reason, (unsigned long)delay);
+	/*
+	 * What waited for a session is deferred by the next scan, unless
+	 * another session still works (it takes the ring).
+	 */
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+		if (sc_slots[i].s.state != SMTP_OUT_FREE &&
+		    sc_slots[i].s.greeted) {
+			break;
+		}
+	}
+	while (i == CONFIG_SMTP_OUT_SESSIONS && sched_due_pop(&id)) {
+	}
+	ev_timer_start(&sc_timer, 0, sched_scan, NULL);
+}
+
+static void
+sched_start_relay(struct sched_slot *sl, unsigned from)
+{
+	char why[SMTP_OUT_TEXT_MAX];
+	unsigned i;
+
+	why[0] = '\0';
+	for (i = from; i < sc_nrelays; i++) {
+		int r;
+
+		if (!sc_relays[i].is_ip) {
+			snprintf(why, sizeof(why), "%s: %s",
+			    sc_relays[i].name, DNS_LATER);
+			log_warn("relayhost %s", why);
+			continue;
+		}
+		sl->relay = i;
+		r = smtp_out_start(&sl->s, &sc_relays[i].addr,
+		    sc_relays[i].name, sc_host, &sched_cb, sl);
+		if (r == 0) {
+			return;
+		}
+		snprintf(why, sizeof(why), "connect to %s: %s",
+		    sc_relays[i].name, edgemta_strerror(r));
+	}
+	sched_dest_down(why[0] ? why : "no usable relayhost");
+}
+
+static bool
+sched_cb_next(void *arg, struct smtp_out_session *s, uint32_t *id)
+{
+	struct sched_slot *sl = arg;
+	int64_t wall = plat_time();
+
+	(void)s;
+	while (!sc_stopping && !sched_held() && sched_due_pop(id)) {
+		if (queue_lookup(*id, &sl->e) < 0 || sl->e.npending == 0) {
+			continue;
+		}
+		sl->id = *id;
+		sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
+		sl->deferred = false;
+		sl->nres = 0;
+		sl->reason[0] = '\0';
+		sl->nfail = 0;
+		sl->omitted = 0;
+		sl->faillen = 0;
+		if (sc_due_len == 0 && sc_more) {
+			sched_kick();
+		}
+		return true;
+	}
+	if (sc_more) {
+		sched_kick();
+	}
+	return false;
+}
+
+static void
+sched_cb_rcpt(void *arg, struct smtp_out_session *s,
+    const struct smtp_out_result *r)
+{
+	struct sched_slot *sl = arg;
+	char relay[SMTP_OUT_HOST_MAX + NET_ADDR_STRLEN + 16];
+	char ip[NET_ADDR_STRLEN];
+	uint64_t now = ev_now(), b = 0, c = 0;
+	const char *status;
+
+	if (sc_stopping) {
+		return;	/* the message stays as it is */
+	}
+	sl->nres++;
+	if (!s->reused) {
+		b = s->t_connected - s->t_conn;
+		c = s->t_ready - s->t_connected;
+	}
+	snprintf(relay, sizeof(relay), "%s[%s]:%u", s->host,
+	    smtp_out_peer(s, ip, sizeof(ip)), s->addr.port);
+	if (r->code / 100 == 2) {
+		status = "sent";
+		sched_storage_trouble(r->id, queue_rcpt_done(r->id, r->idx,
+		    QUEUE_RCPT_SENT));
+	} else if (r->code / 100 == 5) {
+		status = "bounced";
+		sched_fail_add(sl, r->idx, r->rcpt, r->dsn, r->text);
+	} else {
+		status = "deferred";
+		if (!sl->deferred) {
+			sl->deferred = true;
+			sched_copy(sl->reason, sizeof(sl->reason), r->text);
+		}
+	}
+	sched_log(r->id, r->rcpt, relay, (uint64_t)sl->age * 1000, b, c,
+	    now - s->t_msg, r->dsn, status, r->text);
+}
+
+static void
+sched_cb_msg_done(void *arg, struct smtp_out_session *s, uint32_t id)
+{
+	struct sched_slot *sl = arg;
+	struct queue_entry e;
+
+	sl->id = 0;
+	if (sc_stopping) {
+		return;
+	}
+	sched_fail_flush(sl, id, s->host);
+	if (queue_lookup(id, &e) < 0 || e.npending == 0) {
+		return;
+	}
+	if (sl->nres == 0 && s->moved) {
+		/*
+		 * Not tried at all (the queue moved it while it was read):
+		 * no attempt counted and nothing written; it stays due and
+		 * goes again after a short pause.
+		 */
+		sc_hold_until = MAX(sc_hold_until, ev_now() + 200);
+		sched_wake_in(200);
+		return;
+	}
+	if (sl->nres == 0) {
+		sched_copy(sl->reason, sizeof(sl->reason),
+		    "queue read error: message not sent");
+	} else if (!sl->deferred) {
+		/* recipients left untried (envelope buffer full) */
+		sched_copy(sl->reason, sizeof(sl->reason),
+		    "not all recipients could be tried in this attempt");
+	}
+	sched_defer(id, e.attempts, sl->reason);
+}
+
+static void
+sched_cb_closed(void *arg, struct smtp_out_session *s, bool greeted,
+    const char *reason)
+{
+	struct sched_slot *sl = arg;
+
+	(void)s;
+	sl->id = 0;
+	if (sc_stopping) {
+		return;
+	}
+	if (greeted) {
+		sc_down_count = 0;
+		sched_dispatch();
+		return;
+	}
+	log_info("relayhost %s: %s", sc_relays[sl->relay].name, reason);
+	if (sl->relay + 1 < sc_nrelays) {
+		sched_start_relay(sl, sl->relay + 1);
+		return;
+	}
+	sched_dest_down(reason);
+}
+
+static const struct smtp_out_cb sched_cb = {
+	sched_cb_next, sched_cb_rcpt, sched_cb_msg_done, sched_cb_closed
+};
+
+/* Give due work to idle sessions; open one more connection if needed. */
+static void
+sched_dispatch(void)
+{
+	struct sched_slot *free_slot = NULL;
+	unsigned i;
+
+	if (sc_stopping || sc_disabled || sched_held()) {
+		return;
+	}
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS && sc_due_len > 0; i++) {
+		struct sched_slot *sl = &sc_slots[i];
+
+		if (sl->s.state == SMTP_OUT_IDLE) {
+			smtp_out_wake(&sl->s);
+		}
+	}
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+		struct sched_slot *sl = &sc_slots[i];
+
+		if (sl->s.state == SMTP_OUT_FREE) {
+			if (free_slot == NULL) {
+				free_slot = sl;
+			}
+		} else if (!sl->s.greeted) {
+			return;	/* one connection attempt at a time */
+		}
+	}
+	if (sc_due_len == 0 || sc_down || free_slot == NULL) {
+		return;
+	}
+	sched_start_relay(free_slot, 0);
+}
+
+/* ---- relayhost ---- */
+
+static void
+sched_parse_relays(const char *s)
+{
+	sc_nrelays = 0;
+	while (*s != '\0' && sc_nrelays < SCHED_MAX_RELAYS) {
+		struct sched_relay *rl = &sc_relays[sc_nrelays];
+		char tok[CONF_STR_MAX], *host = tok, *port = NULL, *p;
+		size_t n = 0;
+
+		while (*s == ' ' || *s == ',' || *s == '\t') {
+			s++;
+		}
+		while (s[n] != '\0' && s[n] != ' ' && s[n] != ',' &&
+		    s[n] != '\t' && n + 1 < sizeof(tok)) {
+			n++;
+		}
+		if (n == 0) {
+			break;
+		}
+		memcpy(tok, s, n);
+		tok[n] = '\0';
+		s += n;
+		if (tok[0] == '[' && (p = strchr(tok, ']')) != NULL) {
+			*p = '\0';
+			host = tok + 1;
+			port = p[1] == ':' ? p + 2 : NULL;
+		} else if ((p = strchr(tok, ':')) != NULL) {
+			*p = '\0';
+			port = p + 1;
+		}
+		memset(rl, 0, sizeof(*rl));
+		sched_copy(rl->name, sizeof(rl->name), host);
+		rl->is_ip = net_addr_parse_ip(host, &rl->addr) == 0;
+		rl->addr.port = 25;
+		if (port != NULL && *port != '\0') {
+			unsigned v = 0;
+
+			for (p = port; *p >= '0' && *p <= '9' && v < 65536;
+			    p++) {
+				v = v * 10 + (unsigned)(*p - '0');
+			}
+			rl->addr.port = (uint16_t)v;
+		}
+		sc_nrelays++;
+	}
+}
+
+/* ---- the contract ---- */
+
+int
+sched_start(const struct conf *c, const char *hostname)
+{
+	unsigned i;
+
+	sc = c;
+	sc_host = hostname;
+	sc_stopping = false;
+	sc_down = false;
+	sc_down_count = 0;
+	sc_due_head = sc_due_len = 0;
+	memset(&sc_clock, 0, sizeof(sc_clock));
+	memset(&sc_timer, 0, sizeof(sc_timer));
+	plat_random(&sc_rng, sizeof(sc_rng));
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+		memset(&sc_slots[i], 0, sizeof(sc_slots[i]));
+	}
+	sched_parse_relays(c->relayhost);
+	sc_disabled = sc_nrelays == 0;
+	if (sc_disabled) {
+		log_warn("relayhost is empty: delivery disabled until DNS/MX "
+		    "support");
+	}
+	for (i = 0; i < sc_nrelays; i++) {
+		if (!sc_relays[i].is_ip) {
+			log_warn("relayhost %s: %s; use an IP literal like "
+			    "[192.0.2.1]:25", sc_relays[i].name, DNS_LATER);
+		}
+	}
+	sc_running = true;
+	ev_timer_start(&sc_timer, 0, sched_scan, NULL);
+	return 0;
+}
+
+void
+sched_stop(void)
+{
+	unsigned i;
+
+	if (!sc_running) {
+		return;
+	}
+	sc_stopping = true;
+	ev_timer_stop(&sc_timer);
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+		smtp_out_abort(&sc_slots[i].s, "shutting down");
+		ev_timer_stop(&sc_slots[i].s.timer);
+	}
+	sc_running = false;
+}
+
+void
+sched_kick(void)
+{
+	if (sc_running && !sc_stopping) {
+		ev_timer_start(&sc_timer, 0, sched_scan, NULL);
+	}
+}
+
+static int
+sched_flush_one(void *arg, const struct queue_entry *e)
+{
+	unsigned *n = arg;
+	char reason[200];
+
+	if (e->npending == 0 || e->next_try == 0) {
+		return 0;
+	}
+	if (queue_msg_reason(e->id, reason, sizeof(reason)) < 0) {
+		reason[0] = '\0';
+	}
+	if (queue_msg_defer(e->id, 0, e->attempts, reason) == 0) {
+		(*n)++;
+	}
+	return 0;
+}
+
+void
+sched_flush(void)
+{
+	unsigned n = 0;
+
+	if (!sc_running) {
+		return;
+	}
+	sc_down = false;
+	sc_down_count = 0;
+	(void)queue_foreach(sched_flush_one, &n);
+	log_info("queue flush: %u deferred messages due now", n);
+	sched_kick();
+}
+
+struct sched_del {
+	bool deferred_only;
+	unsigned n;
+};
+
+static int
+sched_del_one(void *arg, const struct queue_entry *e)
+{
+	struct sched_del *d = arg;
+
+	if (d->deferred_only && e->attempts == 0) {
+		return 0;
+	}
+	if (queue_msg_delete(e->id) == 0) {
+		d->n++;
+	}
+	return 0;
+}
+
+static bool
+sched_word(const char **s, const char *w)
+{
+	size_t i;
+
+	while (**s == ' ') {
+		(*s)++;
+	}
+	for (i = 0; w[i] != '\0'; i++) {
+		char c = (*s)[i];
+
+		if (c >= 'a' && c <= 'z') {
+			c = (char)(c - 'a' + 'A');
+		}
+		if (c != w[i]) {
+			return false;
+		}
+	}
+	if ((*s)[i] != '\0' && (*s)[i] != ' ') {
+		return false;
+	}
+	*s += i;
+	while (**s == ' ') {
+		(*s)++;
+	}
+	return true;
+}
+
+int
+sched_admin(const char *cmd, char *reply, size_t len)
+{
+	struct sched_del d = { false, 0 };
+	const char *s = cmd;
+	char ids[QUEUE_ID_STRLEN];
+	uint32_t id;
+
+	if (sched_word(&s, "FLUSH") && *s == '\0') {
+		sched_flush();
+		snprintf(reply, len, "queue flushed: %u messages queued",
+		    (unsigned)queue_count());
+		return 0;
+	}
+	s = cmd;
+	if (!sched_word(&s, "DELETE") || *s == '\0') {
+		snprintf(reply, len, "unknown command: use FLUSH, DELETE <id>,"
+		    " DELETE ALL or DELETE DEFERRED");
+		return EDGEMTA_E_INVAL;
+	}
+	if (sched_word(&s, "ALL") || (d.deferred_only =
+	    sched_word(&s, "DEFERRED"))) {
+		(void)queue_foreach(sched_del_one, &d);
+	} else {
+		if (queue_id_parse(s, &id) < 0) {
+			snprintf(reply, len, "bad queue id: %s", s);
+			return EDGEMTA_E_INVAL;
+		}
+		if (queue_msg_delete(id) < 0) {
+			snprintf(reply, len, "%s: no such message",
+			    queue_id_str(id, ids));
+			return EDGEMTA_E_NOENT;
+		}
+		log_info("%s: removed", queue_id_str(id, ids));
+		snprintf(reply, len, "1 message deleted");
+		return 0;
+	}
+	log_info("admin: %u messages deleted", d.n);
+	snprintf(reply, len, "%u message%s deleted", d.n, d.n == 1 ? "" : "s");
+	return 0;
+}

@@ -1,0 +1,863 @@
+/*
+ * smtp_out.c - the SMTP client session: see smtp_out.h.
+ *
+ * One transaction is a sequence of commands numbered by cmd_next:
+ *   0 RSET (only between messages), 1 MAIL, 2 .. 1+nrcpt RCPT,
+ *   2+nrcpt DATA.
+ * Every command sent pushes what it was onto s->pipe, and every reply
+ * pops the oldest entry: with PIPELINING (RFC 2920) all commands go out
+ * in one write and the replies are matched in order; without it the
+ * next command is only sent once the pipe is empty.
+ *
+ * The body is streamed from the queue reader straight into the io send
+ * buffer, dot-stuffing redone (RFC 5321 4.5.2). The final ".\r\n" is only
+ * appended after the reader verified the message CRC (QUEUE_ITEM_END), so
+ * a corrupted message is never completed: the connection is dropped and
+ * the server discards the transaction. It goes out in the same write as
+ * the last body bytes (no lonely small packet, no delayed-ACK stall).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "smtp_out.h"
+#include "log.h"
+#include "platform.h"
+
+/* RFC 5321 4.5.3.2 timeouts (milliseconds). */
+#define T_CONNECT 30000u
+#define T_GREETING 300000u
+#define T_EHLO 300000u
+#define T_MAIL 300000u	/* MAIL, RCPT and RSET alike */
+#define T_DATA_INIT 120000u
+#define T_DATA_BLOCK 180000u
+#define T_DOT 600000u
+#define T_IDLE 2000u	/* keep an idle connection for new mail */
+#define T_QUIT 5000u
+
+#define PIPE_RSET 0xffffu
+#define PIPE_MAIL 0xfffeu
+#define PIPE_DATA 0xfffdu
+
+enum {
+	R_WAIT = 0,	/* RCPT not answered yet */
+	R_ACCEPTED,	/* 2xx to RCPT: result comes with the final dot */
+	R_DONE		/* reported to the owner */
+};
+
+static void so_next_msg(struct smtp_out_session *s);
+static void so_fail(struct smtp_out_session *s, int code, const char *why);
+
+const char *
+smtp_out_peer(const struct smtp_out_session *s, char *buf, size_t len)
+{
+	return net_addr_str(&s->addr, buf, len);
+}
+
+static void
+so_arm(struct smtp_out_session *s, uint32_t ms);
+
+/* "X.Y.Z" from the start of reply text (after the code), else class.0.0 */
+static void
+so_dsn(int code, const char *text, char *out, size_t len)
+{
+	const char *p = text;
+	int a, b, c, n = 0;
+
+	if (strlen(p) > 4 && p[3] == ' ') {
+		p += 4;
+	}
+	if (code >= 200 && sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 &&
+	    a == code / 100 && (p[n] == ' ' || p[n] == '\0')) {
+		snprintf(out, len, "%d.%d.%d", a, b, c);
+		return;
+	}
+	if (code >= 200 && code < 600) {
+		snprintf(out, len, "%d.0.0", code / 100);
+	} else {
+		snprintf(out, len, "4.4.2");
+	}
+}
+
+static void
+so_report(struct smtp_out_session *s, unsigned i, int code, const char *text)
+{
+	struct smtp_out_result r;
+	char dsn[16];
+
+	s->rcpts[i].st = R_DONE;
+	so_dsn(code, text, dsn, sizeof(dsn));
+	r.id = s->id;
+	r.idx = s->rcpts[i].idx;
+	r.rcpt = s->rcptbuf + s->rcpts[i].off;
+	r.code = code;
+	r.dsn = dsn;
+	r.text = text;
+	s->cb->rcpt(s->arg, s, &r);
+}
+
+/* Report every recipient without a result yet (accepted ones too). */
+static void
+so_report_rest(struct smtp_out_session *s, int code, const char *text)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nrcpt; i++) {
+		if (s->rcpts[i].st != R_DONE) {
+			so_report(s, i, code, text);
+		}
+	}
+}
+
+static void
+so_report_accepted(struct smtp_out_session *s, int code, const char *text)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nrcpt; i++) {
+		if (s->rcpts[i].st == R_ACCEPTED) {
+			so_report(s, i, code, text);
+		}
+	}
+}
+
+/* The message in flight is finished: tell the owner, take the next. */
+static void
+so_msg_end(struct smtp_out_session *s)
+{
+	uint32_t id = s->id;
+
+	s->id = 0;
+	s->nrcpt = 0;
+	s->pipe_len = 0;
+	s->need_rset = true;
+	s->cb->msg_done(s->arg, s, id);
+	if (s->state != SMTP_OUT_FREE) {
+		so_next_msg(s);
+	}
+}
+
+static void
+so_close(struct smtp_out_session *s, bool drain, const char *why)
+{
+	ev_timer_stop(&s->timer);
+	if (drain) {
+		io_close_after_drain(&s->io);
+	} else {
+		io_close(&s->io);
+	}
+	s->state = SMTP_OUT_FREE;
+	s->cb->closed(s->arg, s, s->greeted, why);
+}
+
+static void
+so_quit(struct smtp_out_session *s)
+{
+	(void)io_write(&s->io, "QUIT\r\n", 6);
+	io_flush(&s->io);
+	so_close(s, true, "");
+}
+
+static const char *
+so_stage(const struct smtp_out_session *s)
+{
+	switch (s->state) {
+	case SMTP_OUT_CONNECTING:
+		return "connecting";
+	case SMTP_OUT_GREETING:
+		return "receiving the initial server greeting";
+	case SMTP_OUT_EHLO:
+	case SMTP_OUT_HELO:
+		return "performing the EHLO handshake";
+	case SMTP_OUT_TXN:
+		return "sending the message envelope";
+	case SMTP_OUT_BODY:
+		return "sending message body";
+	case SMTP_OUT_DOT:
+		return "sending end of data -- message may be sent more "
+		    "than once";
+	default:
+		return "idle";
+	}
+}
+
+/*
+ * The session cannot go on: report the message in flight (code 0 = no
+ * reply, or the 421 reply) and close. why is a full sentence.
+ */
+static void
+so_fail(struct smtp_out_session *s, int code, const char *why)
+{
+	char reason[SMTP_OUT_TEXT_MAX];
+
+	snprintf(reason, sizeof(reason), "%s", why);
+	if (s->id != 0) {
+		uint32_t id = s->id;
+
+		so_report_rest(s, code, reason);
+		s->id = 0;
+		s->nrcpt = 0;
+		s->cb->msg_done(s->arg, s, id);
+	}
+	if (code == 421) {
+		so_quit(s);
+		return;
+	}
+	so_close(s, false, reason);
+}
+
+static void
+so_fail_io(struct smtp_out_session *s, const char *what)
+{
+	char ip[NET_ADDR_STRLEN], why[SMTP_OUT_TEXT_MAX];
+
+	smtp_out_peer(s, ip, sizeof(ip));
+	if (s->state == SMTP_OUT_CONNECTING) {
+		snprintf(why, sizeof(why), "connect to %s[%s]:%u: %s",
+		    s->host, ip, s->addr.port, what);
+	} else {
+		snprintf(why, sizeof(why), "%s with %s[%s] while %s", what,
+		    s->host, ip, so_stage(s));
+	}
+	so_fail(s, 0, why);
+}
+
+static void
+so_on_timer(void *arg)
+{
+	struct smtp_out_session *s = arg;
+
+	if (s->state == SMTP_OUT_IDLE) {
+		so_quit(s);
+		return;
+	}
+	so_fail_io(s, s->state == SMTP_OUT_CONNECTING ? "Connection timed out"
+	    : "conversation timed out");
+}
+
+static void
+so_arm(struct smtp_out_session *s, uint32_t ms)
+{
+	ev_timer_start(&s->timer, ms, so_on_timer, s);
+}
+
+/* ---- building the transaction ---- */
+
+static bool
+so_pipelining(const struct smtp_out_session *s)
+{
+	return (s->ext & SMTP_OUT_EXT_PIPELINING) != 0;
+}
+
+static void
+so_push(struct smtp_out_session *s, uint16_t what)
+{
+	unsigned n = ARRAY_SIZE(s->pipe);
+
+	s->pipe[(s->pipe_head + s->pipe_len) % n] = what;
+	s->pipe_len++;
+}
+
+static uint16_t
+so_pop(struct smtp_out_session *s)
+{
+	uint16_t what = s->pipe[s->pipe_head];
+
+	s->pipe_head = (uint16_t)((s->pipe_head + 1) % ARRAY_SIZE(s->pipe));
+	s->pipe_len--;
+	return what;
+}
+
+/* Send the commands that may go now. */
+static void
+so_txn_pump(struct smtp_out_session *s)
+{
+	unsigned last = 2u + s->nrcpt;
+	int r;
+
+	while (s->state == SMTP_OUT_TXN && s->cmd_next <= last) {
+		unsigned c = s->cmd_next;
+		uint16_t what;
+
+		if (!so_pipelining(s) && s->pipe_len > 0) {
+			break;
+		}
+		if (c == 0) {
+			if (!s->need_rset) {
+				s->cmd_next = 1;
+				continue;
+			}
+			r = io_write(&s->io, "RSET\r\n", 6);
+			what = PIPE_RSET;
+		} else if (c == 1) {
+			if (s->ext & SMTP_OUT_EXT_SIZE) {
+				r = io_printf(&s->io, "MAIL FROM:<%s> SIZE=%lu"
+				    "\r\n", s->sender,
+				    (unsigned long)s->msg_size);
+			} else {
+				r = io_printf(&s->io, "MAIL FROM:<%s>\r\n",
+				    s->sender);
+			}
+			what = PIPE_MAIL;
+		} else if (c < last) {
+			r = io_printf(&s->io, "RCPT TO:<%s>\r\n", s->rcptbuf +
+			    s->rcpts[c - 2].off);
+			what = (uint16_t)(c - 2);
+		} else {
+			if (!so_pipelining(s) && s->naccepted == 0) {
+				/* every RCPT failed: nothing to send */
+				so_msg_end(s);
+				return;
+			}
+			r = io_write(&s->io, "DATA\r\n", 6);
+			what = PIPE_DATA;
+		}
+		if (r < 0) {
+			break;	/* buffer full: IO_EV_DRAINED resumes */
+		}
+		so_push(s, what);
+		s->cmd_next++;
+	}
+	io_flush(&s->io);
+}
+
+/* Stream the body; end with the dot once the reader verified the CRC. */
+static void
+so_body_pump(struct smtp_out_session *s)
+{
+	so_arm(s, T_DATA_BLOCK);
+	for (;;) {
+		uint8_t *w;
+		size_t room, n = 0;
+
+		if (s->chunk_len == 0 && !s->body_end) {
+			const uint8_t *p;
+			size_t len;
+			unsigned idx;
+			int r = queue_reader_next(&s->rd, &p, &len, &idx);
+
+			if (r == EDGEMTA_E_AGAIN) {
+				/*
+				 * The queue moved the message (copy-forward)
+				 * under us: drop the transaction without the
+				 * dot and let the owner send it again. Not
+				 * the peer's fault: no result is reported.
+				 */
+				s->nrcpt = 0;
+				s->moved = true;
+				so_fail(s, 0, "message moved in the queue "
+				    "while being sent");
+				return;
+			}
+			if (r < 0) {
+				char buf[QUEUE_ID_STRLEN];
+
+				log_err("%s: cannot read queued message: %s",
+				    queue_id_str(s->id, buf),
+				    edgemta_strerror(r));
+				/* drop without the dot: never complete it */
+				so_fail(s, 0, "queue file read error: message"
+				    " not sent");
+				return;
+			}
+			if (r == QUEUE_ITEM_END) {
+				s->body_end = true;
+			} else if (r == QUEUE_ITEM_DATA) {
+				s->chunk = p;
+				s->chunk_len = len;
+			}
+			continue;
+		}
+		if (io_wroom(&s->io) < 8) {
+			io_flush(&s->io);
+			if (io_wroom(&s->io) < 8) {
+				return;	/* IO_EV_DRAINED resumes */
+			}
+		}
+		if (s->chunk_len == 0) {
+			/* s->body_end: the end of data, with the last bytes */
+			if (s->bol) {
+				(void)io_write(&s->io, ".\r\n", 3);
+			} else {
+				(void)io_write(&s->io, "\r\n.\r\n", 5);
+			}
+			s->state = SMTP_OUT_DOT;
+			so_arm(s, T_DOT);
+			io_flush(&s->io);
+			return;
+		}
+		w = io_wspace(&s->io, &room);
+		while (n + 2 <= room && s->chunk_len > 0) {
+			uint8_t ch = *s->chunk++;
+
+			s->chunk_len--;
+			if (s->bol && ch == '.') {
+				w[n++] = '.';
+			}
+			w[n++] = ch;
+			s->bol = ch == '\n';
+		}
+		io_wcommit(&s->io, n);
+	}
+}
+
+/*
+ * Read the envelope of id and start its transaction. Returns false when
+ * there is nothing to send (the message was reported done already).
+ */
+static bool
+so_start_msg(struct smtp_out_session *s, uint32_t id)
+{
+	struct queue_entry e;
+	const uint8_t *p;
+	size_t len;
+	unsigned idx, tries = 0;
+	int r;
+
+	s->id = id;
+	s->moved = false;
+	s->nrcpt = 0;
+	s->naccepted = 0;
+	s->rcptbuf_len = 0;
+	s->pipe_head = 0;
+	s->pipe_len = 0;
+	s->mail_code = 0;
+	s->chunk_len = 0;
+	s->body_end = false;
+	s->bol = true;
+	s->sender[0] = '\0';
+	s->t_msg = ev_now();
+	s->reused = s->nmsgs > 0;
+	s->nmsgs++;
+	if (queue_lookup(id, &e) < 0 || queue_reader_open(&s->rd, id) < 0) {
+		goto nothing;
+	}
+	s->msg_size = e.size;
+	for (;;) {
+		r = queue_reader_next(&s->rd, &p, &len, &idx);
+		if (r == EDGEMTA_E_AGAIN && tries++ < 3) {
+			/* moved by the queue's cleaner: start over */
+			s->nrcpt = 0;
+			s->rcptbuf_len = 0;
+			if (queue_reader_open(&s->rd, id) < 0) {
+				goto nothing;
+			}
+			continue;
+		}
+		if (r < 0) {
+			s->moved = r == EDGEMTA_E_AGAIN;
+			goto nothing;
+		}
+		if (r == QUEUE_ITEM_SENDER) {
+			len = MIN(len, (size_t)ADDR_MAX - 1);
+			memcpy(s->sender, p, len);
+			s->sender[len] = '\0';
+		} else if (r == QUEUE_ITEM_RCPT) {
+			/* recipients that do not fit wait for a later try */
+			if (queue_rcpt_state(id, idx) != QUEUE_RCPT_PENDING ||
+			    s->nrcpt >= ARRAY_SIZE(s->rcpts) || len >=
+			    ADDR_MAX || s->rcptbuf_len + len + 1 >
+			    sizeof(s->rcptbuf)) {
+				continue;
+			}
+			s->rcpts[s->nrcpt].idx = (uint16_t)idx;
+			s->rcpts[s->nrcpt].off = (uint16_t)s->rcptbuf_len;
+			s->rcpts[s->nrcpt].st = R_WAIT;
+			memcpy(s->rcptbuf + s->rcptbuf_len, p, len);
+			s->rcptbuf_len += (unsigned)len;
+			s->rcptbuf[s->rcptbuf_len++] = '\0';
+			s->nrcpt++;
+		} else {
+			if (r == QUEUE_ITEM_DATA) {
+				s->chunk = p;
+				s->chunk_len = len;
+			} else {
+				s->body_end = true;
+			}
+			break;
+		}
+	}
+	if (s->nrcpt == 0) {
+		goto nothing;
+	}
+	if (s->max_size != 0 && s->msg_size > s->max_size) {
+		char t[SMTP_OUT_TEXT_MAX];
+
+		snprintf(t, sizeof(t), "552 5.3.4 message size %lu exceeds "
+		    "the limit %lu of %s", (unsigned long)s->msg_size,
+		    (unsigned long)s->max_size, s->host);
+		so_report_rest(s, 552, t);
+		goto nothing;
+	}
+	s->state = SMTP_OUT_TXN;
+	s->cmd_next = 0;
+	so_arm(s, T_MAIL);
+	so_txn_pump(s);
+	return true;
+nothing:
+	s->id = 0;
+	s->nrcpt = 0;
+	s->cb->msg_done(s->arg, s, id);
+	return false;
+}
+
+static void
+so_next_msg(struct smtp_out_session *s)
+{
+	uint32_t id;
+
+	for (;;) {
+		s->state = SMTP_OUT_IDLE;
+		if (!s->cb->next(s->arg, s, &id)) {
+			if (s->state == SMTP_OUT_IDLE) {
+				so_arm(s, T_IDLE);
+			}
+			return;
+		}
+		if (so_start_msg(s, id) || s->state != SMTP_OUT_IDLE) {
+			return;
+		}
+	}
+}
+
+void
+smtp_out_wake(struct smtp_out_session *s)
+{
+	if (s->state == SMTP_OUT_IDLE) {
+		ev_timer_stop(&s->timer);
+		so_next_msg(s);
+	}
+}
+
+/* ---- replies ---- */
+
+static void
+so_ehlo_keyword(struct smtp_out_session *s, const char *kw, size_t len)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} kws[] = {
+		{ "PIPELINING", SMTP_OUT_EXT_PIPELINING },
+		{ "SIZE", SMTP_OUT_EXT_SIZE },
+		{ "8BITMIME", SMTP_OUT_EXT_8BITMIME },
+		{ "ENHANCEDSTATUSCODES", SMTP_OUT_EXT_ENHANCED },
+		{ "STARTTLS", SMTP_OUT_EXT_STARTTLS },
+		{ "AUTH", SMTP_OUT_EXT_AUTH },
+	};
+	size_t i, k, n;
+
+	for (n = 0; n < len && kw[n] != ' ' && kw[n] != '='; n++) {
+	}
+	for (i = 0; i < ARRAY_SIZE(kws); i++) {
+		if (strlen(kws[i].name) != n) {
+			continue;
+		}
+		for (k = 0; k < n; k++) {
+			char c = kw[k];
+
+			if (c >= 'a' && c <= 'z') {
+				c = (char)(c - 'a' + 'A');
+			}
+			if (c != kws[i].name[k]) {
+				break;
+			}
+		}
+		if (k == n) {
+			s->ext |= kws[i].bit;
+			if (kws[i].bit == SMTP_OUT_EXT_SIZE && n < len) {
+				unsigned long v = 0;
+
+				for (k = n + 1; k < len && kw[k] >= '0' &&
+				    kw[k] <= '9'; k++) {
+					v = v * 10 + (unsigned long)(kw[k] -
+					    '0');
+				}
+				s->max_size = (uint32_t)v;
+			}
+		}
+	}
+}
+
+/*
+ * Parse one complete reply from the input: 1 (s->code, s->text set), 0
+ * (need more) or EDGEMTA_E_PROTO. Multi-line replies are joined with
+ * spaces; control characters become spaces.
+ */
+static int
+so_read_reply(struct smtp_out_session *s)
+{
+	size_t have, tl = 0;
+	const uint8_t *in = io_rpeek(&s->io, &have);
+	size_t pos = 0;
+
+	s->text[0] = '\0';
+	for (;;) {
+		const uint8_t *nl;
+		size_t ll, i;
+		int code;
+
+		nl = memchr(in + pos, '\n', have - pos);
+		if (nl == NULL) {
+			if (have >= CONFIG_IO_RBUF_SIZE) {
+				return EDGEMTA_E_PROTO;
+			}
+			return 0;	/* wait for the whole reply */
+		}
+		ll = (size_t)(nl - (in + pos));
+		if (ll > 0 && in[pos + ll - 1] == '\r') {
+			ll--;
+		}
+		if (ll < 3 || in[pos] < '2' || in[pos] > '5' ||
+		    in[pos + 1] < '0' || in[pos + 1] > '9' ||
+		    in[pos + 2] < '0' || in[pos + 2] > '9' ||
+		    (ll > 3 && in[pos + 3] != ' ' && in[pos + 3] != '-')) {
+			return EDGEMTA_E_PROTO;
+		}
+		code = (in[pos] - '0') * 100 + (in[pos + 1] - '0') * 10 +
+		    (in[pos + 2] - '0');
+		if (pos == 0) {
+			s->code = code;
+		} else if (code != s->code) {
+			return EDGEMTA_E_PROTO;
+		}
+		if (s->state == SMTP_OUT_EHLO && pos != 0 && ll > 4) {
+			so_ehlo_keyword(s, (const char *)in + pos + 4, ll - 4);
+		}
+		/* first line whole ("250 2.0.0 Ok"), later lines' text */
+		for (i = pos == 0 ? 0 : 3; i < ll &&
+		    tl + 1 < sizeof(s->text); i++) {
+			uint8_t ch = in[pos + i];
+
+			s->text[tl++] = (char)(ch < 0x20 || ch == 0x7f ? ' ' :
+			    ch);
+		}
+		s->text[tl] = '\0';
+		if (ll == 3 || in[pos + 3] == ' ') {
+			io_rconsume(&s->io, (size_t)(nl - in) + 1);
+			return 1;
+		}
+		pos = (size_t)(nl - in) + 1;
+	}
+}
+
+static void
+so_on_reply(struct smtp_out_session *s)
+{
+	int cls = s->code / 100;
+	uint16_t what;
+
+	if (s->code == 421) {
+		char t[SMTP_OUT_TEXT_MAX];
+
+		snprintf(t, sizeof(t), "%s", s->text);
+		so_fail(s, 421, t);
+		return;
+	}
+	switch (s->state) {
+	case SMTP_OUT_GREETING:
+		if (cls != 2) {
+			so_fail(s, s->code, s->text);
+			return;
+		}
+		s->state = SMTP_OUT_EHLO;
+		s->ext = 0;
+		s->max_size = 0;
+		(void)io_printf(&s->io, "EHLO %s\r\n", s->helo);
+		io_flush(&s->io);
+		so_arm(s, T_EHLO);
+		return;
+	case SMTP_OUT_EHLO:
+	case SMTP_OUT_HELO:
+		if (cls == 5 && s->state == SMTP_OUT_EHLO) {
+			s->state = SMTP_OUT_HELO;
+			s->ext = 0;
+			(void)io_printf(&s->io, "HELO %s\r\n", s->helo);
+			io_flush(&s->io);
+			so_arm(s, T_EHLO);
+			return;
+		}
+		if (cls != 2) {
+			so_fail(s, s->code, s->text);
+			return;
+		}
+		/* seam: STARTTLS and AUTH go here (TLS issue) */
+		s->greeted = true;
+		s->t_ready = ev_now();
+		so_next_msg(s);
+		return;
+	case SMTP_OUT_TXN:
+		break;
+	case SMTP_OUT_DOT:
+		if (s->naccepted > 0) {
+			so_report_accepted(s, s->code, s->text);
+		}
+		so_msg_end(s);
+		return;
+	default:
+		so_fail(s, 0, "unexpected reply from the server");
+		return;
+	}
+	if (s->pipe_len == 0) {
+		so_fail(s, 0, "unexpected reply from the server");
+		return;
+	}
+	what = so_pop(s);
+	so_arm(s, T_MAIL);
+	if (what == PIPE_RSET) {
+		if (cls != 2) {
+			so_fail(s, 0, s->text);
+			return;
+		}
+		so_txn_pump(s);
+		return;
+	}
+	if (what == PIPE_MAIL) {
+		if (cls != 2) {
+			s->mail_code = s->code;
+			so_report_rest(s, s->code, s->text);
+			if (!so_pipelining(s)) {
+				so_msg_end(s);
+				return;
+			}
+		}
+		so_txn_pump(s);
+		return;
+	}
+	if (what == PIPE_DATA) {
+		if (s->code == 354) {
+			if (s->naccepted == 0) {
+				/* RFC 2920: nothing to send, end it */
+				(void)io_write(&s->io, ".\r\n", 3);
+				io_flush(&s->io);
+				s->state = SMTP_OUT_DOT;
+				so_arm(s, T_DOT);
+				return;
+			}
+			s->state = SMTP_OUT_BODY;
+			so_body_pump(s);
+			return;
+		}
+		so_report_accepted(s, s->code, s->text);
+		so_msg_end(s);
+		return;
+	}
+	/* a RCPT */
+	if (what < s->nrcpt && s->rcpts[what].st == R_WAIT) {
+		if (cls == 2) {
+			s->rcpts[what].st = R_ACCEPTED;
+			s->naccepted++;
+		} else {
+			so_report(s, what, s->code, s->text);
+		}
+	}
+	so_txn_pump(s);
+}
+
+static void
+so_on_input(struct smtp_out_session *s)
+{
+	for (;;) {
+		int r;
+
+		if (s->state == SMTP_OUT_FREE || s->state ==
+		    SMTP_OUT_CONNECTING) {
+			return;
+		}
+		r = so_read_reply(s);
+		if (r == 0) {
+			return;
+		}
+		if (r < 0) {
+			so_fail(s, 0, "malformed reply from the server");
+			return;
+		}
+		if (s->state == SMTP_OUT_IDLE || s->state == SMTP_OUT_BODY) {
+			so_fail(s, 0, "unexpected reply from the server");
+			return;
+		}
+		so_on_reply(s);
+	}
+}
+
+static void
+so_on_io(void *arg, int ev)
+{
+	struct smtp_out_session *s = arg;
+
+	switch (ev) {
+	case IO_EV_CONNECTED:
+		s->state = SMTP_OUT_GREETING;
+		s->t_connected = ev_now();
+		so_arm(s, T_GREETING);
+		break;
+	case IO_EV_READ:
+		so_on_input(s);
+		break;
+	case IO_EV_DRAINED:
+		if (s->state == SMTP_OUT_BODY) {
+			so_body_pump(s);
+		} else if (s->state == SMTP_OUT_TXN) {
+			so_txn_pump(s);
+		}
+		break;
+	case IO_EV_CLOSED:
+		/* a reply may have come with the close (421 + FIN) */
+		so_on_input(s);
+		if (s->state != SMTP_OUT_FREE) {
+			so_fail_io(s, s->state == SMTP_OUT_CONNECTING ?
+			    "Connection refused" : "lost connection");
+		}
+		break;
+	case IO_EV_TIMEOUT:
+	default:
+		break;
+	}
+}
+
+int
+smtp_out_start(struct smtp_out_session *s, const struct net_addr *addr,
+    const char *host, const char *helo, const struct smtp_out_cb *cb,
+    void *arg)
+{
+	int fd, r;
+
+	memset(&s->timer, 0, sizeof(s->timer));
+	s->state = SMTP_OUT_FREE;
+	s->greeted = false;
+	s->closing = false;
+	s->ext = 0;
+	s->max_size = 0;
+	s->cb = cb;
+	s->arg = arg;
+	s->helo = helo;
+	s->addr = *addr;
+	snprintf(s->host, sizeof(s->host), "%s", host);
+	s->id = 0;
+	s->nrcpt = 0;
+	s->nmsgs = 0;
+	s->need_rset = false;
+	s->t_conn = ev_now();
+	s->t_connected = s->t_conn;
+	s->t_ready = s->t_conn;
+	fd = plat_connect_tcp(addr);
+	if (fd < 0) {
+		return fd;
+	}
+	r = io_open(&s->io, fd, true, so_on_io, s);
+	if (r < 0) {
+		plat_close(fd);
+		return r;
+	}
+	s->state = SMTP_OUT_CONNECTING;
+	so_arm(s, T_CONNECT);
+	return 0;
+}
+
+void
+smtp_out_abort(struct smtp_out_session *s, const char *reason)
+{
+	if (s->state == SMTP_OUT_FREE) {
+		return;
+	}
+	so_fail(s, 0, reason);
+}
