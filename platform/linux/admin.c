@@ -90,23 +90,35 @@ put_addr(const uint8_t *p, size_t len)
 
 static struct queue_reader admin_reader;
 
-/* ID SIZE ARRIVAL <SENDER> <RCPT>... (pending recipients only) */
+/* UTC ISO 8601 ("2026-11-28T13:04:05Z") of t into buf (32 bytes). */
+static void
+iso_time(int64_t t64, char *buf, size_t len)
+{
+	time_t t = (time_t)t64;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(buf, len, "%lld", (long long)t64);
+	}
+}
+
+/*
+ * ID SIZE ARRIVAL <SENDER> <RCPT>... (pending recipients only), then for
+ * a deferred message one indented line:
+ *   "  (deferred N times, next try ISO8601: last reply)"
+ */
 static int
 list_one(void *arg, const struct queue_entry *e)
 {
-	char id[QUEUE_ID_STRLEN], when[32];
+	char id[QUEUE_ID_STRLEN], when[32], reason[256];
 	const uint8_t *p;
-	time_t t = (time_t)e->arrival;
-	struct tm tm;
 	unsigned idx;
 	size_t len;
 	int r;
 
 	queue_id_str(e->id, id);
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-		snprintf(when, sizeof(when), "%lld", (long long)e->arrival);
-	}
+	iso_time(e->arrival, when, sizeof(when));
 	printf("%s %lu %s", id, (unsigned long)e->size, when);
 	r = queue_reader_open(&admin_reader, e->id);
 	while (r == 0) {
@@ -125,6 +137,15 @@ list_one(void *arg, const struct queue_entry *e)
 		}
 	}
 	putchar('\n');
+	if (e->attempts > 0) {
+		iso_time(e->next_try, when, sizeof(when));
+		if (queue_msg_reason(e->id, reason, sizeof(reason)) != 0) {
+			reason[0] = '\0';
+		}
+		printf("  (deferred %u time%s, next try %s: %s)\n",
+		    (unsigned)e->attempts, e->attempts == 1 ? "" : "s", when,
+		    reason);
+	}
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot read the envelope: %s\n", id,
 		    edgemta_strerror(r));

@@ -466,6 +466,13 @@ class Relay:
         for line in r.stdout.splitlines():
             if not line.strip():
                 continue
+            if line[0].isspace():
+                # "  (deferred N times, next try T: reason)" of the
+                # message above
+                if not out or not line.strip().startswith("(deferred "):
+                    raise AssertionError("bad queue list line %r" % line)
+                out[-1]["deferred"] = line.strip()
+                continue
             parts = line.split()
             if len(parts) < 5 or not re.match(r"^[0-9A-F]{8}$", parts[0]):
                 raise AssertionError("bad queue list line %r" % line)

@@ -288,6 +288,11 @@ class DeliveryTest(DeliveryBase):
         self.assertEqual(r.queue_ids(), ids)
         self.assertEqual(sink.dumps(), [])
         self.assertNotIn("status=bounced", r.log_text())
+        # `queue list` tells the admin why and when it is tried again
+        entry = r.queue_list()[0]
+        self.assertRegex(entry.get("deferred", ""),
+                         r"^\(deferred \d+ times?, next try "
+                         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: .*421")
 
     def test_greylisting_451_then_250(self):
         sh = self.smarthost("--greylist")
