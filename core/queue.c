@@ -50,8 +50,16 @@
  * Capacity: new mail (ENV, RCPT, DATA) never takes a block when that
  * would leave fewer than q_keep_blocks() free: CONFIG_QUEUE_RESERVE_BLOCKS
  * for delivery results and copies, plus enough to copy forward the
- * biggest queued message (see queue_gc.c). Nothing queued is ever dropped
- * to make room; the writer gets EDGEMTA_E_FULL instead.
+ * biggest queued message (see queue_gc.c). Nor does it fill the rest of
+ * a head block that a delivery result, a COMMIT or a copy took from the
+ * reserve (fewer than q_keep_blocks() free): the reserve is spent only
+ * on what it is for, so DONE records and copy-forward always find room
+ * and reclaim always gets it back. DEFER and ABORT records are optional
+ * (a lost DEFER means an earlier retry and a stale reason, a lost ABORT
+ * is cleaned up by the next BOOT): they take a block only while half
+ * of the reserve is left and are otherwise kept in RAM or skipped, so a
+ * message deferred forever cannot eat the reserve either. Nothing queued
+ * is ever dropped to make room; the writer gets EDGEMTA_E_FULL instead.
  */
 #include <string.h>
 
@@ -100,11 +108,57 @@ q_fail(int err)
 	return err;
 }
 
+/*
+ * Read len bytes at device offset off through the read cache (one
+ * window, see Q_RC_SIZE): a scan costs about one flash read per block.
+ */
+int
+q_read(uint32_t off, void *buf, uint32_t len)
+{
+	uint8_t *p = buf;
+	uint32_t w, k;
+	int r;
+
+	while (len > 0) {
+		w = off - off % q.rcsize;
+		if (!q.rcvalid || q.rcoff != w) {
+			q.rcvalid = false;
+			r = flash_read(q.fl, w, q.rc, q.rcsize);
+			if (r != 0) {
+				return r;
+			}
+			q.rcoff = w;
+			q.rcvalid = true;
+		}
+		k = MIN(len, w + q.rcsize - off);
+		memcpy(p, q.rc + (off - w), k);
+		p += k;
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
+/* Keep the cache equal to the flash: off..off+len was just changed. */
+static void
+q_rc_update(uint32_t off, const uint8_t *data, uint32_t len)
+{
+	if (!q.rcvalid || off + len <= q.rcoff || off >= q.rcoff + q.rcsize) {
+		return;
+	}
+	if (data == NULL || off < q.rcoff || off + len > q.rcoff + q.rcsize) {
+		q.rcvalid = false;
+		return;
+	}
+	memcpy(q.rc + (off - q.rcoff), data, len);
+}
+
 int
 q_erase(uint32_t b)
 {
 	int r = flash_erase(q.fl, b);
 
+	q_rc_update(b * q.bsize, NULL, q.bsize);
 	q.blk[b].erases++;
 	q.unsynced = true;
 	if (r != 0) {
@@ -140,6 +194,8 @@ q_prog_page(void)
 		memset(q.wbuf + q.wfill, 0xff, q.psize - q.wfill);
 	}
 	r = flash_prog(q.fl, q.head * q.bsize + q.wpage, q.wbuf, q.psize);
+	q_rc_update(q.head * q.bsize + q.wpage, r == 0 ? q.wbuf : NULL,
+	    q.psize);
 	q.unsynced = true;
 	q.wpage += q.psize;
 	q.wfill = 0;
@@ -186,15 +242,21 @@ q_put(const void *p, size_t n)
 	return 0;
 }
 
+/* Blocks that bytes of records written in a row take at most. */
+uint32_t
+q_blocks_for(uint32_t bytes)
+{
+	uint32_t per = q.bsize - QB_HDR - QR_HDR - 64;
+
+	bytes += (bytes / per + 1) * QR_HDR;	/* DATA split at block end */
+	return bytes / per + 1;
+}
+
 /* Blocks a copy of m needs at most (records, splits, a DEFER). */
 uint32_t
 q_need_blocks(const struct q_msg *m)
 {
-	uint32_t per = q.bsize - QB_HDR - QR_HDR - 64;
-	uint32_t bytes = m->rec_bytes + 256 + QR_HDR;
-
-	bytes += (bytes / per + 1) * QR_HDR;	/* DATA split at block end */
-	return bytes / per + 1;
+	return q_blocks_for(m->rec_bytes + 256 + QR_HDR);
 }
 
 /*
@@ -218,6 +280,26 @@ q_keep_blocks(void)
 	return CONFIG_QUEUE_RESERVE_BLOCKS + need;
 }
 
+/*
+ * Free blocks an append of class cls must leave: it may take a block only
+ * while more than this many are free, and new mail may only write into
+ * the head block while at least this many are free.
+ */
+static uint32_t
+q_cls_floor(int cls)
+{
+	uint32_t keep;
+
+	if (cls == Q_CLS_SYS) {
+		return 0;
+	}
+	keep = q_keep_blocks();
+	if (cls == Q_CLS_LOW) {
+		return keep - (CONFIG_QUEUE_RESERVE_BLOCKS + 1) / 2;
+	}
+	return keep;
+}
+
 /* Move the head to the next free block in ring order. */
 static int
 q_new_block(int cls)
@@ -226,7 +308,7 @@ q_new_block(int cls)
 	uint8_t h[QB_HDR];
 	int r;
 
-	if (avail == 0 || (cls == Q_CLS_NEW && avail <= q_keep_blocks())) {
+	if (avail <= q_cls_floor(cls)) {
 		return EDGEMTA_E_FULL;
 	}
 	if (q.have_head && q.wfill > 0) {
@@ -270,21 +352,25 @@ q_append1(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 {
 	uint8_t h[QR_HDR];
 	uint32_t tot = (uint32_t)(QR_HDR + n1 + n2), crc;
+	bool nb;
 	int r;
 
 	if (n1 + n2 > CONFIG_QUEUE_REC_MAX) {
 		return EDGEMTA_E_INVAL;
 	}
-	if (cls == Q_CLS_NEW && (!q.have_head ||
-	    q.wpage + q.wfill + tot > q.bsize) &&
-	    q_avail() <= q_keep_blocks() + 1) {
+	nb = !q.have_head || q.wpage + q.wfill + tot > q.bsize;
+	if (cls == Q_CLS_NEW && q_avail() <= q_keep_blocks() + nb) {
 		/* new mail would hit the reserve: clean first (moves head) */
 		queue_reclaim();
 		if (q.err != 0) {
 			return q.err;
 		}
+		nb = !q.have_head || q.wpage + q.wfill + tot > q.bsize;
+		if (!nb && q_avail() < q_keep_blocks()) {
+			return EDGEMTA_E_FULL;	/* head is reserve space */
+		}
 	}
-	if (!q.have_head || q.wpage + q.wfill + tot > q.bsize) {
+	if (nb) {
 		r = q_new_block(cls);
 		if (r != 0) {
 			return r;
@@ -366,7 +452,7 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next)
 		*next = q.bsize;
 		return Q_EOB;
 	}
-	r = flash_read(q.fl, base + off, buf, QR_HDR);
+	r = q_read(base + off, buf, QR_HDR);
 	if (r != 0) {
 		return r;
 	}
@@ -379,7 +465,7 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next)
 	    len > CONFIG_QUEUE_REC_MAX || off + QR_HDR + len > q.bsize) {
 		return EDGEMTA_E_CORRUPT;
 	}
-	r = flash_read(q.fl, base + off + QR_HDR, buf + QR_HDR, len);
+	r = q_read(base + off + QR_HDR, buf + QR_HDR, len);
 	if (r != 0) {
 		return r;
 	}
@@ -428,7 +514,7 @@ q_room(void)
 	uint64_t room = 0;
 	uint32_t avail = q_avail(), keep = q_keep_blocks();
 
-	if (q.have_head) {
+	if (q.have_head && avail >= keep) {
 		room = q.bsize - q.wpage - q.wfill;
 	}
 	if (avail > keep) {
@@ -500,7 +586,7 @@ q_writer_fail(struct queue_writer *w, int r)
 
 	if (m != NULL && m->state == QS_WRITING) {
 		(void)q_append(QR_ABORT, 0, w->id, NULL, 0, NULL, 0,
-		    Q_CLS_SYS, NULL, NULL);
+		    Q_CLS_LOW, NULL, NULL);
 		q_slot_free(m);
 	}
 	w->err = r;
@@ -611,7 +697,7 @@ queue_msg_abort(struct queue_writer *w)
 	if (w->state == W_OPEN) {
 		m = q_find(w->id);
 		(void)q_append(QR_ABORT, 0, w->id, NULL, 0, NULL, 0,
-		    Q_CLS_SYS, NULL, NULL);
+		    Q_CLS_LOW, NULL, NULL);
 		if (m != NULL && m->state == QS_WRITING) {
 			q_slot_free(m);
 		}

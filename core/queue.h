@@ -211,7 +211,11 @@ int queue_rcpt_done(uint32_t id, unsigned idx, enum queue_rcpt_state st);
 
 /*
  * Record a failed attempt: next_try (wall seconds), the attempt count and
- * the reply text (truncated to 200 bytes) for `queue list`.
+ * the reply text (truncated to 200 bytes) for `queue list`. When flash
+ * space is low the record is not written (so that a message deferred
+ * forever cannot fill the queue): next_try and attempts are kept in RAM
+ * (and written with the message's next copy-forward), the last reason on
+ * flash stays; after a restart the last recorded values apply.
  */
 int queue_msg_defer(uint32_t id, int64_t next_try, uint16_t attempts,
     const char *reason);

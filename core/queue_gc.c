@@ -82,8 +82,8 @@ q_copy_forward(struct q_msg *m)
 		}
 	}
 sealed:
-	if (m->doff != 0 && queue_msg_reason(id, reason,
-	    sizeof(reason)) == 0) {
+	if ((m->doff != 0 || m->e.attempts != 0) &&
+	    queue_msg_reason(id, reason, sizeof(reason)) == 0) {
 		put_le64(dp, (uint64_t)m->e.next_try);
 		put_le16(dp + 8, m->e.attempts);
 		r = q_append(QR_DEFER, 0, id, dp, sizeof(dp), reason,
@@ -103,15 +103,17 @@ sealed:
 /*
  * What holds the tail block (seq tseq): *cand = the first live message
  * starting there (NULL: nothing, the tail can be erased); *need =
- * blocks to copy all of them; *live = flash bytes of every message in
- * the queue. false if an unsealed message starts in the tail (it cannot
- * be copied: wait for it).
+ * blocks to copy all of them one after the other; *live = flash bytes
+ * of every message in the queue. false if an unsealed message starts in
+ * the tail (it cannot be copied: wait for it). Only where a message
+ * starts matters: its later records (a DEFER superseded by a newer one,
+ * DONE records) are garbage once the blocks before them are gone.
  */
 static bool
 gc_holders(uint32_t tseq, struct q_msg **cand, uint32_t *need,
     uint64_t *live)
 {
-	uint32_t i;
+	uint32_t i, bytes = 0;
 	bool ok = true;
 
 	*cand = NULL;
@@ -128,11 +130,12 @@ gc_holders(uint32_t tseq, struct q_msg **cand, uint32_t *need,
 			ok = false;
 			continue;
 		}
-		*need += q_need_blocks(m);
+		bytes += m->rec_bytes + 256 + QR_HDR;
 		if (*cand == NULL) {
 			*cand = m;
 		}
 	}
+	*need = bytes == 0 ? 0 : q_blocks_for(bytes);
 	return ok;
 }
 

@@ -431,9 +431,15 @@ queue_msg_defer(uint32_t id, int64_t next_try, uint16_t attempts,
 	rlen = MIN(rlen, (size_t)200);
 	put_le64(p, (uint64_t)next_try);
 	put_le16(p + 8, attempts);
-	r = q_append(QR_DEFER, 0, id, p, sizeof(p), reason, rlen, Q_CLS_SYS,
+	r = q_append(QR_DEFER, 0, id, p, sizeof(p), reason, rlen, Q_CLS_LOW,
 	    &m->dblk, &m->doff);
-	if (r != 0) {
+	if (r == EDGEMTA_E_FULL) {
+		/*
+		 * Space is low: this deferral stays in RAM (the next copy
+		 * forward writes it); the last one on flash still holds.
+		 */
+		r = 0;
+	} else if (r != 0) {
 		m->doff = 0;
 		return r;
 	}

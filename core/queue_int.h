@@ -49,8 +49,28 @@ struct q_msg {
 	uint8_t failed[Q_RCPT_BYTES];
 };
 
-/* Classes of appends: new mail must leave the reserve blocks alone. */
-enum { Q_CLS_NEW = 0, Q_CLS_SYS };
+/*
+ * Classes of appends (see "Capacity" in queue.c): new mail must leave the
+ * reserve alone, even inside the head block; LOW records (DEFER, ABORT:
+ * losing one costs nothing but a stale retry time) use at most half of
+ * the configured reserve; SYS records (COMMIT, DONE, DELETE, copies,
+ * BOOT) may take any free block.
+ */
+enum { Q_CLS_NEW = 0, Q_CLS_LOW, Q_CLS_SYS };
+
+/*
+ * Read cache: one aligned window of flash, so that a scan or a reader
+ * reads a whole block (or page) at once instead of every record header
+ * and payload separately. On Linux the window is a whole erase block
+ * (RAM: CONFIG_QUEUE_BLOCK_SIZE bytes, 4 KiB by default; blocks above
+ * 16 KiB fall back to pages); elsewhere (RTOS, where RAM is dear and
+ * flash reads are cheap) one page (RAM: CONFIG_QUEUE_PAGE_SIZE bytes).
+ */
+#if CONFIG_TARGET_LINUX && CONFIG_QUEUE_BLOCK_SIZE <= 16384
+#define Q_RC_SIZE CONFIG_QUEUE_BLOCK_SIZE
+#else
+#define Q_RC_SIZE CONFIG_QUEUE_PAGE_SIZE
+#endif
 
 struct q_state {
 	struct flash *fl;
@@ -78,11 +98,16 @@ struct q_state {
 	struct queue_writer *pend;	/* sealed, waiting for sync */
 	uint64_t syncs, bytes_prog;
 	uint8_t scratch[CONFIG_QUEUE_REC_MAX + QR_HDR];
+	uint32_t rcsize;	/* window: the block, or a page if too big */
+	uint32_t rcoff;		/* device offset of the cached window */
+	bool rcvalid;
+	uint8_t rc[Q_RC_SIZE];
 };
 
 extern struct q_state q;
 
 /* queue.c */
+int q_read(uint32_t off, void *buf, uint32_t len);
 int q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next);
 int q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
     size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
@@ -90,6 +115,7 @@ int q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 int q_sync(void);
 int q_flush(void);
 size_t q_data_chunk(size_t len);
+uint32_t q_blocks_for(uint32_t bytes);
 uint32_t q_need_blocks(const struct q_msg *m);
 uint32_t q_keep_blocks(void);
 int q_erase(uint32_t b);

@@ -35,8 +35,7 @@ scan_used_end(uint32_t b, uint32_t *end)
 	int r;
 
 	while (pg-- > 0) {
-		r = flash_read(q.fl, b * q.bsize + pg * q.psize, q.wbuf,
-		    q.psize);
+		r = q_read(b * q.bsize + pg * q.psize, q.wbuf, q.psize);
 		if (r != 0) {
 			return r;
 		}
@@ -311,7 +310,7 @@ scan_headers(uint32_t *nused, uint32_t *ndirty)
 	for (b = 0; b < q.nblk; b++) {
 		struct q_block *k = &q.blk[b];
 
-		r = flash_read(q.fl, b * q.bsize, h, QB_HDR);
+		r = q_read(b * q.bsize, h, QB_HDR);
 		if (r != 0) {
 			return r;
 		}
@@ -383,6 +382,7 @@ queue_open(struct flash *fl, unsigned flags)
 	q.nblk = fl->block_count;
 	q.bsize = fl->block_size;
 	q.psize = fl->page_size;
+	q.rcsize = q.bsize <= Q_RC_SIZE ? q.bsize : q.psize;
 	for (i = 0; i < CONFIG_QUEUE_MAX_MSGS; i++) {
 		q.freel[i] = CONFIG_QUEUE_MAX_MSGS - 1 - i;
 	}
