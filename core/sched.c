@@ -606,6 +606,10 @@ sched_scan(void *arg)
 	if (sc_down && sc_down_until > now) {
 		next_ms = MIN(next_ms, sc_down_until - now);
 	}
+	if (sched_held()) {
+		/* dispatch resumes when the hold ends: look again then */
+		next_ms = MIN(next_ms, sc_hold_until - now);
+	}
 	/* never postpone an earlier wake-up armed meanwhile (kick, down) */
 	sched_wake_in(next_ms);
 }
