@@ -37,9 +37,13 @@ CONFIG_H := $(BUILD)/include/edgemta_config.h
 
 # Targets that do not need a configuration.
 NOCONFIG := menuconfig defconfig savedefconfig olddefconfig clean help \
-	%_defconfig deps
+	%_defconfig deps deps-run deps-test run test
 
+# Read (and if needed create) the configuration only when a goal needs it:
+# `make run` and `make test` install kconfiglib before they build.
+ifneq ($(filter-out $(NOCONFIG),$(or $(MAKECMDGOALS),all)),)
 -include $(KCONFIG_CONFIG)
+endif
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -50,6 +54,8 @@ FAKE_SRC := $(wildcard test/fake/*.c)
 UNIT_SRC := $(wildcard test/unit/*_test.c)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIBS :=
+STRIP := $(CROSS_COMPILE)strip
+CPPCHECK ?= cppcheck
 
 ifeq ($(CONFIG_TARGET_CORE_ONLY),y)
 ALL := $(BUILD)/libedgemta-core.a
@@ -57,8 +63,11 @@ else
 ALL := $(BUILD)/edgemta
 endif
 
+# Keep objects of unit tests and fakes (they are intermediate files).
+.SECONDARY:
+
 .PHONY: all run test size install clean menuconfig defconfig savedefconfig \
-	olddefconfig unit deps help
+	olddefconfig unit deps deps-run deps-test lint help
 all: $(ALL)
 
 $(KCONFIG_CONFIG):
@@ -97,6 +106,55 @@ $(BUILD)/platform/sim/%.o: CPPFLAGS += -Iplatform/sim
 unit: $(UNIT_BIN)
 	$(Q)fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
 
+# ---- size, install, run, test ----
+size: $(ALL)
+ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
+	@echo "== $(BUILD)/edgemta"
+	$(Q)$(SIZE) $(BUILD)/edgemta
+endif
+	@echo "== core library objects"
+	$(Q)$(SIZE) -t $(CORE_OBJ)
+ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
+	$(Q)$(STRIP) -o $(BUILD)/edgemta.stripped $(BUILD)/edgemta
+	@echo "== stripped copy: $$(wc -c < $(BUILD)/edgemta.stripped) bytes" \
+		"($(BUILD)/edgemta.stripped)"
+endif
+
+install: $(BUILD)/edgemta
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/edgemta $(DESTDIR)$(PREFIX)/sbin/edgemta
+	ln -sf edgemta $(DESTDIR)$(PREFIX)/sbin/sendmail
+	ln -sf ../sbin/edgemta $(DESTDIR)$(PREFIX)/bin/mailq
+	if [ -f config/edgemta.conf.example ]; then \
+		install -d $(DESTDIR)$(PREFIX)/share/doc/edgemta && \
+		install -m 0644 config/edgemta.conf.example \
+			$(DESTDIR)$(PREFIX)/share/doc/edgemta/; \
+	fi
+
+deps deps-run:
+	$(Q)bash scripts/deps.sh run
+
+deps-test:
+	$(Q)bash scripts/deps.sh test
+
+run: deps-run
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)mkdir -p var
+	@echo "edgemta listening on 127.0.0.1:2525 (queue: var/queue)." \
+		"Send a test: swaks --server 127.0.0.1:2525 --to you@example.com" \
+		" List the queue: $(BUILD)/edgemta -c config/run.conf queue list"
+	$(Q)exec $(BUILD)/edgemta -f -c config/run.conf
+
+test: deps-test
+	$(Q)bash scripts/test-all.sh
+
+# Informational: not part of `make test`.
+lint: $(CONFIG_H)
+	-$(Q)$(CPPCHECK) --quiet --std=c11 --enable=warning,style,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem --suppress=variableScope \
+		-I$(BUILD)/include -Icore -Iplatform -Iplatform/linux \
+		core platform/linux platform/posix
+
 # ---- configuration ----
 %_defconfig: config/%_defconfig
 	$(Q)$(PYTHON) scripts/kconfig.py defconfig $<
@@ -116,4 +174,4 @@ savedefconfig:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/postfix-tools -prune -o -type f -name '*.d' -print 2>/dev/null)

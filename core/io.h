@@ -54,6 +54,8 @@ struct io {
 /*
  * Take over a connected fd (or one in progress: connecting = true, then
  * IO_EV_CONNECTED or IO_EV_CLOSED follows). Events go to fn(arg, ev).
+ * Events are only ever delivered from the loop, never from inside an
+ * io_*() call. On failure the caller still owns (and closes) fd.
  */
 int io_open(struct io *io, int fd, bool connecting, io_event_fn fn,
     void *arg);
@@ -76,7 +78,9 @@ void io_rconsume(struct io *io, size_t n);
 /* Drop all unread input (STARTTLS: discard pipelined plaintext). */
 void io_rdiscard(struct io *io);
 
-/* Stop / resume delivering IO_EV_READ (and reading the socket). */
+/* Stop / resume delivering IO_EV_READ (and reading the socket). Resuming
+ * with unread input (or a pending end of stream) delivers IO_EV_READ (then
+ * IO_EV_CLOSED) from the loop in the next turn. */
 void io_pause_read(struct io *io, bool pause);
 
 /* Free space at the end of the send buffer. */

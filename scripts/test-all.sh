@@ -1,0 +1,114 @@
+#!/bin/bash
+# test-all.sh - the whole test suite (what `make test` runs after
+# installing its prerequisites with scripts/deps.sh test).
+#
+#   1. default build (build/, config/defconfig, epoll) + all unit tests
+#   2. poll build (build-poll/, config/linux-poll_defconfig)
+#   3. ASan+UBSan build (build-asan/) + all unit tests under it
+#   4. every config/*_defconfig builds in build-<name>/ (cortex-m4 with
+#      arm-none-eabi-gcc: the portable core alone)
+#   5. integration suite against build/, build-poll/ and (quick) build-asan/
+#
+# Each step counts as one pass or fail, plus the per-test counts printed by
+# the unit binaries and the integration runner ("name: N passed, N failed").
+# A failing step does not stop the others. Last line: "TOTAL: N passed,
+# N failed"; the exit status is non-zero when anything failed.
+set -u
+cd "$(dirname "$0")/.."
+
+export EDGEMTA_POSTFIX_TOOLS=$PWD/build/postfix-tools
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+PY=/usr/bin/python3
+MAKE_J=(make -j2 --no-print-directory)
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+
+total_pass=0
+total_fail=0
+summary=()
+logdir=$(mktemp -d /tmp/edgemta-test.XXXXXX)
+trap 'rm -rf "$logdir"' EXIT
+
+# step NAME CMD... : run CMD, count it and the per-test lines it prints.
+step() {
+	local name=$1 log rc p f t0=$SECONDS
+	shift
+	log="$logdir/step.log"
+	echo
+	echo "=== $name"
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	while read -r p f; do
+		total_pass=$((total_pass + p))
+		total_fail=$((total_fail + f))
+	done < <(sed -n -E 's/^[A-Za-z0-9_.-]+: ([0-9]+) passed, ([0-9]+) failed.*$/\1 \2/p' "$log")
+	if [ "$rc" -eq 0 ]; then
+		total_pass=$((total_pass + 1))
+		summary+=("ok    $name ($((SECONDS - t0))s)")
+	else
+		total_fail=$((total_fail + 1))
+		summary+=("FAIL  $name (exit $rc, $((SECONDS - t0))s)")
+	fi
+}
+
+# build DIR DEFCONFIG [make args...] : configure and build into DIR.
+build() {
+	local dir=$1 def=$2
+	shift 2
+	mkdir -p "$dir" &&
+	make --no-print-directory BUILD="$dir" KCONFIG_CONFIG="$dir/.config" \
+	    "$def" "$@" &&
+	"${MAKE_J[@]}" BUILD="$dir" KCONFIG_CONFIG="$dir/.config" "$@" all
+}
+
+# unit DIR [make args...] : build and run every unit test of DIR.
+unit() {
+	local dir=$1
+	shift
+	"${MAKE_J[@]}" BUILD="$dir" KCONFIG_CONFIG="$dir/.config" "$@" unit
+}
+
+default_and_unit() {
+	build build defconfig && unit build
+}
+
+asan_and_unit() {
+	build build-asan defconfig EXTRA_CFLAGS="$SAN" LDFLAGS="$SAN" &&
+	unit build-asan EXTRA_CFLAGS="$SAN" LDFLAGS="$SAN"
+}
+
+step "default build (build/, epoll) and unit tests" default_and_unit
+step "poll build (build-poll/)" build build-poll linux-poll_defconfig
+step "ASan+UBSan build (build-asan/) and unit tests" asan_and_unit
+
+for f in config/*_defconfig; do
+	name=$(basename "$f" _defconfig)
+	if [ "$name" = cortex-m4 ]; then
+		step "defconfig $name (arm-none-eabi, core only)" \
+		    build "build-$name" "${name}_defconfig" \
+		    CROSS_COMPILE=arm-none-eabi- \
+		    EXTRA_CFLAGS="-mcpu=cortex-m4 -mthumb"
+	else
+		step "defconfig $name" build "build-$name" "${name}_defconfig"
+	fi
+done
+
+# SKIP_INTEGRATION=1 (by hand only): builds and unit tests alone.
+if [ "${SKIP_INTEGRATION:-0}" != 1 ]; then
+	step "integration (build/edgemta)" \
+	    $PY test/integration/run.py --bin build/edgemta
+	step "integration (build-poll/edgemta)" \
+	    $PY test/integration/run.py --bin build-poll/edgemta
+	# LeakSanitizer cannot run under ptrace (the crash tests use strace)
+	step "integration quick (build-asan/edgemta)" \
+	    env ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
+	    $PY test/integration/run.py --bin build-asan/edgemta --quick
+fi
+
+echo
+echo "=== summary"
+for s in "${summary[@]}"; do
+	echo "$s"
+done
+echo "TOTAL: $total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
