@@ -17,7 +17,8 @@ esac
 pkgs=(build-essential make gcc python3-kconfiglib swaks)
 if [ "$mode" = test ]; then
 	pkgs+=(python3-aiosmtpd curl s-nail faketime strace clang valgrind
-		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi)
+		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi
+		git git-email libmailtools-perl)
 	# clang's sanitizer runtime lives in its own package on Debian 12.
 	if command -v clang >/dev/null 2>&1; then
 		v=$(clang -dumpversion 2>/dev/null | cut -d. -f1)

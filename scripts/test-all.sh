@@ -7,7 +7,8 @@
 #   3. ASan+UBSan build (build-asan/) + all unit tests under it
 #   4. every config/*_defconfig builds in build-<name>/ (cortex-m4 with
 #      arm-none-eabi-gcc: the portable core alone)
-#   5. integration suite against build/, build-poll/ and (quick) build-asan/
+#   5. libFuzzer harnesses of test/fuzz/ for 10 s each (scripts/fuzz.sh)
+#   6. integration suite against build/, build-poll/ and (quick) build-asan/
 #
 # Each step counts as one pass or fail, plus the per-test counts printed by
 # the unit binaries and the integration runner ("name: N passed, N failed").
@@ -92,6 +93,9 @@ for f in config/*_defconfig; do
 		step "defconfig $name" build "build-$name" "${name}_defconfig"
 	fi
 done
+
+# libFuzzer harnesses, briefly, from their checked-in seed corpora
+step "fuzz (10 s per harness)" bash scripts/fuzz.sh 10
 
 # SKIP_INTEGRATION=1 (by hand only): builds and unit tests alone.
 if [ "${SKIP_INTEGRATION:-0}" != 1 ]; then

@@ -2,7 +2,7 @@
  * queue_recover_fuzz.c - libFuzzer harness for queue recovery: the input
  * is a flash image (the rest of the device is erased); queue_open() must
  * not crash on it, nor must reading every message it finds, nor writing,
- * reclaiming and reopening afterwards. Seeds: test/fuzz/corpus/queue/.
+ * reclaiming and reopening afterwards. Seeds: test/fuzz/corpus/queue_recover/.
  *
  * clang -fsanitize=fuzzer,address,undefined -Ibuild/include -Icore
  *   -Iplatform -Iplatform/sim -Itest/fake test/fuzz/queue_recover_fuzz.c
