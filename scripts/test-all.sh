@@ -5,8 +5,8 @@
 #   1. default build (build/, config/defconfig, epoll) + all unit tests
 #   2. poll build (build-poll/, config/linux-poll_defconfig)
 #   3. ASan+UBSan build (build-asan/) + all unit tests under it
-#   4. every config/*_defconfig builds in build-<name>/ (cortex-m4 with
-#      arm-none-eabi-gcc: the portable core alone)
+#   4. every config/*_defconfig builds in build-<name>/ and passes the unit
+#      tests (cortex-m4: arm-none-eabi-gcc, the portable core alone)
 #   5. libFuzzer harnesses of test/fuzz/ for 10 s each (scripts/fuzz.sh)
 #   6. integration suite against build/, build-poll/ and (quick) build-asan/
 #
@@ -69,6 +69,10 @@ unit() {
 	"${MAKE_J[@]}" BUILD="$dir" KCONFIG_CONFIG="$dir/.config" "$@" unit
 }
 
+build_and_unit() {
+	build "$1" "$2" && unit "$1"
+}
+
 default_and_unit() {
 	build build defconfig && unit build
 }
@@ -90,7 +94,8 @@ for f in config/*_defconfig; do
 		    CROSS_COMPILE=arm-none-eabi- \
 		    EXTRA_CFLAGS="-mcpu=cortex-m4 -mthumb"
 	else
-		step "defconfig $name" build "build-$name" "${name}_defconfig"
+		step "defconfig $name and unit tests" \
+		    build_and_unit "build-$name" "${name}_defconfig"
 	fi
 done
 

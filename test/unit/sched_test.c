@@ -431,7 +431,8 @@ test_dsn_bounce_queued(void)
 	conf_defaults(&c);
 	c.bounce_notice_recipient[0] = '\0';
 	c.bounce_rate_limit = 1;
-	CHECK_EQ(flash_sim_init(&sim, 512, 4096, 32), 0);
+	CHECK_EQ(flash_sim_init(&sim, CONFIG_QUEUE_PAGE_SIZE,
+	    CONFIG_QUEUE_BLOCK_SIZE, 32), 0);
 	CHECK_EQ(queue_open(&sim.fl, 0), 0);
 	id = put_msg("alice@example.org", "bad@example.net",
 	    "Subject: report\r\nX-Test: 1\r\n\r\nsecret body\r\n", 0);
