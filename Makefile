@@ -37,7 +37,7 @@ CONFIG_H := $(BUILD)/include/edgemta_config.h
 
 # Targets that do not need a configuration.
 NOCONFIG := menuconfig defconfig savedefconfig olddefconfig clean help \
-	%_defconfig deps deps-run deps-test run test
+	%_defconfig deps deps-run deps-test run test bench
 
 # Read (and if needed create) the configuration only when a goal needs it:
 # `make run` and `make test` install kconfiglib before they build.
@@ -67,7 +67,7 @@ endif
 .SECONDARY:
 
 .PHONY: all run test size install clean menuconfig defconfig savedefconfig \
-	olddefconfig unit deps deps-run deps-test lint help
+	olddefconfig unit deps deps-run deps-test lint bench help
 all: $(ALL)
 
 $(KCONFIG_CONFIG):
@@ -147,6 +147,11 @@ run: deps-run
 
 test: deps-test
 	$(Q)bash scripts/test-all.sh
+
+# Benchmarks against Postfix on this machine (bench/README.md); never part
+# of `make test`.
+bench:
+	$(Q)bash bench/run.sh
 
 # Informational: not part of `make test`.
 lint: $(CONFIG_H)
