@@ -26,13 +26,13 @@ ff_fd(struct flash *fl)
 	return ((struct flash_file *)fl->ctx)->fd;
 }
 
+/* pread/pwrite all of len bytes at off, retrying short transfers. */
 static int
-ff_read(struct flash *fl, uint32_t off, void *buf, uint32_t len)
+ff_rw(int fd, uint32_t off, uint8_t *p, uint32_t len, bool wr)
 {
-	uint8_t *p = buf;
-
 	while (len > 0) {
-		ssize_t n = pread(ff_fd(fl), p, len, off);
+		ssize_t n = wr ? pwrite(fd, p, len, off) :
+		    pread(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR) {
 			continue;
@@ -48,24 +48,15 @@ ff_read(struct flash *fl, uint32_t off, void *buf, uint32_t len)
 }
 
 static int
+ff_read(struct flash *fl, uint32_t off, void *buf, uint32_t len)
+{
+	return ff_rw(ff_fd(fl), off, buf, len, false);
+}
+
+static int
 ff_write(int fd, uint32_t off, const void *buf, uint32_t len)
 {
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			return EDGEMTA_E_IO;
-		}
-		p += n;
-		off += (uint32_t)n;
-		len -= (uint32_t)n;
-	}
-	return 0;
+	return ff_rw(fd, off, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 static int
