@@ -54,6 +54,13 @@ FAKE_SRC := $(wildcard test/fake/*.c)
 UNIT_SRC := $(wildcard test/unit/*_test.c)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIBS :=
+# udns when the generated header says CONFIG_DNS 1. Decided when linking,
+# from the header: a .config written before CONFIG_DNS existed gets the
+# option's default there, while $(CONFIG_DNS) here would still be empty.
+DNS_LIBS = $$(grep -q '^\#define CONFIG_DNS 1' $(CONFIG_H) && echo -ludns)
+ifeq ($(CONFIG_TLS),y)
+LIBS += -lbearssl
+endif
 STRIP := $(CROSS_COMPILE)strip
 CPPCHECK ?= cppcheck
 
@@ -89,7 +96,7 @@ $(BUILD)/libedgemta-core.a: $(CORE_OBJ)
 $(BUILD)/edgemta: $(PLAT_OBJ) $(BUILD)/libedgemta-core.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PLAT_OBJ) \
-		$(BUILD)/libedgemta-core.a $(LIBS)
+		$(BUILD)/libedgemta-core.a $(LIBS) $(DNS_LIBS)
 
 # Unit tests: test/unit/NAME_test.c + fakes + flash simulator + core.
 $(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
@@ -98,7 +105,7 @@ $(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
 		$(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_SRC:%.c=$(BUILD)/%.o) \
-		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a
+		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a $(LIBS)
 
 $(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake
 $(BUILD)/platform/sim/%.o: CPPFLAGS += -Iplatform/sim

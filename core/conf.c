@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "tls.h"
 
 #define BOUNCE_RATE_LIMIT_DEFAULT 30	/* bounces per hour */
 #define ECHO_MAX 60			/* bytes of a bad value quoted back */
@@ -32,7 +33,10 @@ enum conf_type {
 	CT_UINT,	/* plain count */
 	CT_LISTEN,
 	CT_NETS,
-	CT_RELAY
+	CT_RELAY,
+	CT_SECRET,	/* free text, printed as "(set)" */
+	CT_DNSSERV,	/* "ADDR[:PORT]" list (dnsq) */
+	CT_ADDRPREF	/* ipv6 | ipv4 | any */
 };
 
 struct conf_key {
@@ -65,6 +69,19 @@ static const struct conf_key conf_keys[] = {
 	KEY(bounce_rate_limit, CT_UINT, 1, 1000000),
 	KEY(aliases, CT_STR, 0, 0),
 	KEY(sender_rewrite, CT_MAILBOX, 0, 0),
+	KEY(dns_servers, CT_DNSSERV, 0, 0),
+	KEY(smtp_address_preference, CT_ADDRPREF, 0, 0),
+	KEY(default_destination_concurrency_limit, CT_UINT, 1, 1000),
+	KEY(smtpd_tls_cert_file, CT_STR, 0, 0),
+	KEY(smtpd_tls_key_file, CT_STR, 0, 0),
+	KEY(smtpd_users_file, CT_STR, 0, 0),
+	KEY(smtp_tls_security_level, CT_STR, 0, 0),
+	KEY(smtp_tls_CAfile, CT_PATH, 0, 0),
+	KEY(smtp_tls_fingerprint, CT_STR, 0, 0),
+	KEY(smtp_tls_wrapper, CT_STR, 0, 0),
+	KEY(smtp_sasl_password_file, CT_STR, 0, 0),
+	KEY(smtp_sasl_username, CT_STR, 0, 0),
+	KEY(smtp_sasl_password, CT_SECRET, 0, 0),
 };
 
 struct conf_unit {
@@ -376,6 +393,24 @@ parse_mailbox(const char *s, size_t n)
 }
 
 /* Set key k of c from the value s[0..n). NULL or why it is bad. */
+/* dns_servers: "1.2.3.4 [2001:db8::1]:53 127.0.0.1:5353" (dnsq.c) */
+static const char *
+parse_dns_servers(const char *s, size_t n)
+{
+	const char *end = s + n;
+	char tok[NET_ADDR_STRLEN + 8];
+	struct net_addr a;
+
+	while (next_token(&s, end, tok, sizeof(tok), true)) {
+		if (net_addr_parse_ip(tok, &a) != 0 &&
+		    net_addr_parse_hostport(tok, &a) != 0) {
+			return "expected IP addresses like 192.0.2.53 or "
+			    "[2001:db8::53]:53";
+		}
+	}
+	return NULL;
+}
+
 static const char *
 set_value(struct conf *c, const struct conf_key *k, const char *s, size_t n,
     bool *listen_seen)
@@ -424,6 +459,16 @@ set_value(struct conf *c, const struct conf_key *k, const char *s, size_t n,
 	case CT_RELAY:
 		why = parse_relay(s, n);
 		break;
+	case CT_DNSSERV:
+		why = parse_dns_servers(s, n);
+		break;
+	case CT_ADDRPREF:
+		if (!((n == 4 && (memcmp(s, "ipv6", 4) == 0 ||
+		    memcmp(s, "ipv4", 4) == 0)) || (n == 3 &&
+		    memcmp(s, "any", 3) == 0))) {
+			return "expected ipv6, ipv4 or any";
+		}
+		break;
 	default:
 		break;
 	}
@@ -464,6 +509,28 @@ conf_defaults(struct conf *c)
 	snprintf(c->bounce_notice_recipient,
 	    sizeof(c->bounce_notice_recipient), "postmaster");
 	c->bounce_rate_limit = BOUNCE_RATE_LIMIT_DEFAULT;
+	snprintf(c->smtp_address_preference,
+	    sizeof(c->smtp_address_preference), "any");
+	c->default_destination_concurrency_limit = 20;
+	snprintf(c->smtp_tls_CAfile, sizeof(c->smtp_tls_CAfile), "%s",
+	    CONF_TLS_CAFILE);
+}
+
+static const char *const tls_levels[] = { "none", "may", "encrypt",
+	"verify" };
+
+int
+conf_tls_level(const struct conf *c)
+{
+	unsigned i;
+
+	for (i = 0; i < ARRAY_SIZE(tls_levels); i++) {
+		if (strcmp(c->smtp_tls_security_level, tls_levels[i]) == 0) {
+			return (int)i;
+		}
+	}
+	/* default: verified TLS to a relayhost (none without TLS) */
+	return CONFIG_TLS ? CONF_TLS_VERIFY : CONF_TLS_NONE;
 }
 
 static void
@@ -551,6 +618,40 @@ conf_parse(struct conf *c, const char *name, const char *text, size_t len,
 	return 0;
 }
 
+/* TLS and AUTH keys: values and combinations. */
+static int
+conf_validate_tls(const struct conf *c, char *err, size_t errlen)
+{
+	const char *lv = c->smtp_tls_security_level;
+	const char *w = c->smtp_tls_wrapper;
+	uint8_t fp[32];
+
+	if (lv[0] != '\0' && strcmp(lv, "none") != 0 &&
+	    strcmp(lv, "may") != 0 && strcmp(lv, "encrypt") != 0 &&
+	    strcmp(lv, "verify") != 0) {
+		snprintf(err, errlen, "smtp_tls_security_level: expected "
+		    "none, may, encrypt or verify");
+		return EDGEMTA_E_INVAL;
+	}
+	if (w[0] != '\0' && strcmp(w, "yes") != 0 && strcmp(w, "no") != 0) {
+		snprintf(err, errlen, "smtp_tls_wrapper: expected yes or no");
+		return EDGEMTA_E_INVAL;
+	}
+	if (c->smtp_tls_fingerprint[0] != '\0' &&
+	    tls_parse_fingerprint(c->smtp_tls_fingerprint, fp) != 0) {
+		snprintf(err, errlen, "smtp_tls_fingerprint: expected the "
+		    "SHA-256 fingerprint as 32 hex bytes like AB:CD:...");
+		return EDGEMTA_E_INVAL;
+	}
+	if (!CONFIG_TLS && (c->smtpd_tls_cert_file[0] != '\0' ||
+	    strcmp(lv, "may") == 0 || strcmp(lv, "encrypt") == 0 ||
+	    strcmp(lv, "verify") == 0)) {
+		snprintf(err, errlen, "TLS is not built in (CONFIG_TLS)");
+		return EDGEMTA_E_INVAL;
+	}
+	return 0;
+}
+
 int
 conf_validate(const struct conf *c, char *err, size_t errlen)
 {
@@ -590,7 +691,7 @@ conf_validate(const struct conf *c, char *err, size_t errlen)
 		    "than maximal_backoff_time (%s)", a, b);
 		return EDGEMTA_E_INVAL;
 	}
-	return 0;
+	return conf_validate_tls(c, err, errlen);
 }
 
 void
@@ -643,6 +744,12 @@ conf_print(const struct conf *c, void (*out)(void *arg, const char *line),
 			memcpy(&v, field, sizeof(v));
 			line[o++] = ' ';
 			fmt_value_num(k, v, line + o, sizeof(line) - o);
+			break;
+		case CT_SECRET:
+			if (field[0] != '\0') {
+				snprintf(line + o, sizeof(line) - o, " %s",
+				    "(set, not shown)");
+			}
 			break;
 		default:
 			if (field[0] != '\0') {

@@ -15,6 +15,7 @@
 #define CONF_STR_MAX 256
 #define CONF_PATH_MAX 108	/* fits sockaddr_un.sun_path */
 #define CONF_ERR_MAX 256
+#define CONF_TLS_CAFILE "/etc/ssl/certs/ca-certificates.crt"	/* Debian */
 
 enum listen_mode {
 	LISTEN_SMTP = 0,	/* port 25: relay for mynetworks */
@@ -50,7 +51,31 @@ struct conf {
 	/* local submission */
 	char aliases[CONF_STR_MAX];	/* "root admin: a@b, c@d" style */
 	char sender_rewrite[CONF_STR_MAX];
+	/* DNS and MX delivery (dnsq.h) */
+	char dns_servers[CONF_STR_MAX];	/* "" = /etc/resolv.conf */
+	char smtp_address_preference[8];	/* ipv6, ipv4, any */
+	uint32_t default_destination_concurrency_limit;
+	/* TLS and AUTH (tls.h, auth.h) */
+	char smtpd_tls_cert_file[CONF_PATH_MAX];	/* "" = no STARTTLS */
+	char smtpd_tls_key_file[CONF_PATH_MAX];	/* "" = cert file */
+	char smtpd_users_file[CONF_PATH_MAX];	/* AUTH users */
+	char smtp_tls_security_level[16];	/* none|may|encrypt|verify */
+	char smtp_tls_CAfile[CONF_PATH_MAX];
+	char smtp_tls_fingerprint[100];		/* SHA-256, hex:hex:... */
+	char smtp_tls_wrapper[8];		/* yes|no: implicit TLS */
+	char smtp_sasl_password_file[CONF_PATH_MAX];	/* 0600 */
+	char smtp_sasl_username[CONF_STR_MAX];
+	char smtp_sasl_password[CONF_STR_MAX];
 };
+
+/* The effective smtp_tls_security_level (enum conf_tls_level). */
+enum conf_tls_level {
+	CONF_TLS_NONE = 0,
+	CONF_TLS_MAY,
+	CONF_TLS_ENCRYPT,
+	CONF_TLS_VERIFY
+};
+int conf_tls_level(const struct conf *c);
 
 /* Fill c with the Kconfig defaults. */
 void conf_defaults(struct conf *c);

@@ -22,6 +22,7 @@
 
 #include "io.h"
 #include "platform.h"
+#include "tls.h"
 
 /* Private flag bits, next to the public IO_F_* ones of io.h. */
 #define IO_F_P_READ 0x0100u	/* deliver IO_EV_READ from the loop */
@@ -31,6 +32,9 @@
 #define IO_F_P_FLUSH 0x4000u	/* send the buffer from the loop */
 #define IO_F_W_READ 0x1000u	/* EV_READ is being watched */
 #define IO_F_W_WRITE 0x2000u	/* EV_WRITE is being watched */
+#define IO_F_P_TLS 0x20000u	/* run the TLS pump from the loop */
+#define IO_F_TLS_OUT 0x40000u	/* sent bytes still inside the engine */
+#define IO_F_TLS_BYE 0x80000u	/* close_notify queued */
 
 #define IO_DRAIN_TIMEOUT_MS 10000u
 
@@ -88,6 +92,37 @@ io_can_read(const struct io *io)
 	    io->rtail - io->rhead < sizeof(io->rbuf);
 }
 
+#if CONFIG_TLS
+static unsigned
+io_tls_want(struct io *io)
+{
+	unsigned w;
+
+	if (io->flags & IO_F_ERR) {
+		return 0;
+	}
+	w = tls_want(io, io_can_read(io));
+	return (io->flags & IO_F_EOF) ? w & ~EV_READ : w;
+}
+#else
+static unsigned
+io_tls_want(struct io *io)
+{
+	(void)io;
+	return 0;
+}
+#endif
+
+/* Nothing left to send: neither in the send buffer nor in the engine. */
+static bool
+io_drained(struct io *io)
+{
+	if (CONFIG_TLS && io->tls != NULL) {
+		return io_wempty(io) && !tls_sending(io);
+	}
+	return io_wempty(io);
+}
+
 /* Tell the loop what this io wants to hear about. */
 static void
 io_update_watch(struct io *io)
@@ -99,6 +134,8 @@ io_update_watch(struct io *io)
 	}
 	if (io->flags & IO_F_CONNECTING) {
 		want = EV_WRITE;
+	} else if (io->tls != NULL) {
+		want = io_tls_want(io);
 	} else {
 		if (io_can_read(io)) {
 			want |= EV_READ;
@@ -152,6 +189,67 @@ io_defer(struct io *io)
 	}
 }
 
+#if CONFIG_TLS
+/* Run the TLS engine pump (tls.c) and turn its results into events. */
+static void
+io_tls(struct io *io)
+{
+	bool had = !io_wempty(io) || (io->flags & IO_F_TLS_OUT);
+	unsigned r;
+
+	if (io->flags & (IO_F_ERR | IO_F_CONNECTING)) {
+		return;
+	}
+	r = tls_pump(io, io_can_read(io));
+	if (r & TLS_R_READ) {
+		io->flags |= IO_F_P_READ;
+		io_arm_idle(io);
+	}
+	if (r & TLS_R_EOF) {
+		io->flags |= IO_F_EOF;
+	}
+	if (r & TLS_R_ERR) {
+		io->flags |= IO_F_ERR;
+	}
+	if (io_wempty(io) && !tls_sending(io)) {
+		io->flags &= ~IO_F_TLS_OUT;
+		if (had && !(io->flags & IO_F_CLOSE_DRAIN)) {
+			io->flags |= IO_F_P_DRAINED;
+		}
+	} else if (had) {
+		io->flags |= IO_F_TLS_OUT;
+	}
+}
+#else
+static void
+io_tls(struct io *io)
+{
+	(void)io;
+}
+#endif
+
+void
+io_kick(struct io *io)
+{
+	if (io->fd < 0) {
+		return;
+	}
+	io->flags |= IO_F_P_TLS;
+	io_update_watch(io);
+	io_defer(io);
+}
+
+void
+io_abort(struct io *io)
+{
+	if (io->fd < 0) {
+		return;
+	}
+	io->flags |= IO_F_ERR;
+	io_update_watch(io);
+	io_defer(io);
+}
+
 int
 io_open(struct io *io, int fd, bool connecting, io_event_fn fn, void *arg)
 {
@@ -173,6 +271,7 @@ io_open(struct io *io, int fd, bool connecting, io_event_fn fn, void *arg)
 	io->rhead = io->rtail = 0;
 	io->woff = io->wlen = 0;
 	io->rx_bytes = io->tx_bytes = 0;
+	io->tls = NULL;
 	io_update_watch(io);
 	if (io->flags & IO_F_ERR) {
 		/* The fd was not taken over: the caller still owns it. */
@@ -192,6 +291,9 @@ io_close(struct io *io)
 		return;
 	}
 	ev_timer_stop(&io->timer);
+#if CONFIG_TLS
+	tls_detach(io);
+#endif
 	ev_unwatch(io->fd);
 	plat_close(io->fd);
 	io->fd = -1;
@@ -206,6 +308,10 @@ io_send(struct io *io)
 {
 	bool had = !io_wempty(io);
 
+	if (io->tls != NULL) {
+		io_tls(io);
+		return;
+	}
 	while (!io_wempty(io)) {
 		long n = plat_write(io->fd, io->wbuf + io->woff,
 		    io->wlen - io->woff);
@@ -234,6 +340,10 @@ io_recv(struct io *io)
 {
 	bool got = false;
 
+	if (io->tls != NULL) {
+		io_tls(io);
+		return;
+	}
 	while (io_can_read(io)) {
 		long n;
 
@@ -268,12 +378,25 @@ io_recv(struct io *io)
 	}
 }
 
+/* Send for a close: with TLS, a close_notify follows the last data. */
+static void
+io_send_final(struct io *io)
+{
+	io_send(io);
+	if (io->tls != NULL && io_wempty(io) && !(io->flags & IO_F_TLS_BYE) &&
+	    !(io->flags & IO_F_ERR)) {
+		io->flags |= IO_F_TLS_BYE;
+		tls_close_notify(io);
+		io_send(io);
+	}
+}
+
 /* Really close an io that was handed to io_close_after_drain(). */
 static void
 io_drain_step(struct io *io)
 {
-	io_send(io);
-	if (io_wempty(io) || (io->flags & IO_F_ERR)) {
+	io_send_final(io);
+	if (io_drained(io) || (io->flags & IO_F_ERR)) {
 		io_close(io);
 	} else {
 		io_update_watch(io);
@@ -349,11 +472,15 @@ io_on_fd(void *arg, unsigned events)
 		io_drain_step(io);
 		return;
 	}
-	if ((events & (EV_WRITE | EV_ERROR)) && !io_wempty(io)) {
-		io_send(io);
-	}
-	if (events & (EV_READ | EV_ERROR)) {
-		io_recv(io);
+	if (io->tls != NULL) {
+		io_tls(io);
+	} else {
+		if ((events & (EV_WRITE | EV_ERROR)) && !io_wempty(io)) {
+			io_send(io);
+		}
+		if (events & (EV_READ | EV_ERROR)) {
+			io_recv(io);
+		}
 	}
 	if ((events & EV_ERROR) && !(io->flags & (IO_F_EOF | IO_F_ERR)) &&
 	    !(events & EV_READ)) {
@@ -382,6 +509,10 @@ io_on_timer(void *arg)
 				io_send(io);
 			}
 		}
+		if (io->flags & IO_F_P_TLS) {
+			io->flags &= ~IO_F_P_TLS;
+			io_tls(io);
+		}
 		io_arm_idle(io);
 		io_dispatch(io);
 		return;
@@ -403,8 +534,8 @@ io_close_after_drain(struct io *io)
 		io_close(io);
 		return;
 	}
-	io_send(io);
-	if (io_wempty(io) || (io->flags & IO_F_ERR)) {
+	io_send_final(io);
+	if (io_drained(io) || (io->flags & IO_F_ERR)) {
 		io_close(io);
 		return;
 	}
@@ -438,6 +569,9 @@ io_rconsume(struct io *io, size_t n)
 		io->rhead = io->rtail = 0;
 	}
 	io_update_watch(io);
+	if (CONFIG_TLS && io->tls != NULL && tls_app_pending(io)) {
+		io_kick(io);	/* decrypted input waits in the engine */
+	}
 }
 
 void
@@ -462,6 +596,9 @@ io_pause_read(struct io *io, bool pause)
 			io_defer(io);
 		} else if (io->fd >= 0) {
 			io_arm_idle(io);
+		}
+		if (CONFIG_TLS && io->tls != NULL && tls_app_pending(io)) {
+			io_kick(io);
 		}
 	}
 	io_update_watch(io);

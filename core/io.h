@@ -37,6 +37,8 @@ enum io_event {
 
 typedef void (*io_event_fn)(void *arg, int event);
 
+struct tls_conn;	/* tls.c */
+
 struct io {
 	int fd;
 	unsigned flags;
@@ -47,6 +49,8 @@ struct io {
 	size_t rhead, rtail;	/* unread bytes are rbuf[rhead..rtail) */
 	size_t woff, wlen;	/* unsent bytes are wbuf[woff..wlen) */
 	uint64_t rx_bytes, tx_bytes;
+	struct tls_conn *tls;	/* TLS engine between socket and buffers
+				 * (tls.h), NULL = plaintext */
 	uint8_t rbuf[CONFIG_IO_RBUF_SIZE];
 	uint8_t wbuf[CONFIG_IO_WBUF_SIZE];
 };
@@ -104,6 +108,14 @@ size_t io_wroom(struct io *io);
 
 /* Try to send now; the rest goes when the socket is writable. */
 void io_flush(struct io *io);
+
+/* For tls.c: the TLS state of io changed (attached): re-run the pump
+ * and the watch from the loop. */
+void io_kick(struct io *io);
+
+/* Fail the connection: IO_EV_CLOSED follows from the loop (tls.c:
+ * handshake timeout). */
+void io_abort(struct io *io);
 
 static inline bool
 io_wempty(const struct io *io)

@@ -12,8 +12,10 @@
  *
  * Relays are tried in the configured order; a failed connection (refused,
  * timeout, no greeting, 4xx/5xx greeting) moves on to the next relay
- * before the destination counts as down. Host names wait for the DNS
- * issue: for now only IP literals are used.
+ * before the destination counts as down. A relay given by name is
+ * looked up (dnsq.h, A/AAAA) and each of its addresses tried in turn
+ * before the next relay. With relayhost empty: MX mode (see the DNS
+ * section below).
  *
  * Results: 2xx -> SENT; 5xx -> FAILED plus one DSN per message; 4xx,
  * 421, timeout, lost connection -> the message is deferred with
@@ -41,6 +43,7 @@
 
 #include "sched.h"
 #include "dsn.h"
+#include "dnsq.h"
 #include "ev.h"
 #include "log.h"
 #include "platform.h"
@@ -53,7 +56,9 @@
 #define SCHED_FAIL_MAX 32	/* failed recipients listed in one DSN */
 #define SCHED_RESCAN_MS 60000u	/* scan at least this often */
 
+#if !CONFIG_DNS
 #define DNS_LATER "host name lookup not available yet (DNS issue)"
+#endif
 
 struct sched_relay {
 	struct net_addr addr;
@@ -76,6 +81,16 @@ struct sched_slot {
 	uint16_t fail_off[SCHED_FAIL_MAX];
 	char failbuf[2048];
 	unsigned faillen;
+#if CONFIG_DNS
+	struct dnsq_req dns;	/* relay name or MX lookup in flight */
+	struct dnsq_result dres;
+	unsigned addr_i;	/* next address of dres to try */
+	bool resolving;		/* dns busy: the slot is taken */
+	bool use_dres;		/* the session's address came from dres */
+	bool given;		/* MX mode: message handed to the session */
+	char domain[DNSQ_NAME_MAX];	/* MX mode: current destination */
+	uint8_t tried[(CONFIG_SMTP_MAX_RCPT + 7) / 8];	/* this attempt */
+#endif
 };
 
 struct sched_batch_item {
@@ -87,6 +102,9 @@ struct sched_batch_item {
 static const struct conf *sc;
 static const char *sc_host;
 static bool sc_running, sc_stopping, sc_disabled;
+#if CONFIG_DNS
+static bool sc_mx;		/* relayhost empty: deliver to the MX */
+#endif
 static struct sched_relay sc_relays[SCHED_MAX_RELAYS];
 static unsigned sc_nrelays;
 static struct sched_slot sc_slots[CONFIG_SMTP_OUT_SESSIONS];
@@ -107,6 +125,15 @@ static uint64_t sc_hold_until;
 static const struct smtp_out_cb sched_cb;
 static void sched_dispatch(void);
 static void sched_start_relay(struct sched_slot *sl, unsigned from);
+#if CONFIG_DNS
+static int sched_resolve(struct sched_slot *sl, int kind, const char *name,
+    uint16_t port);
+static bool sched_try_addr(struct sched_slot *sl);
+static void sched_mx_next(struct sched_slot *sl);
+static void sched_mx_closed(struct sched_slot *sl, bool greeted,
+    const char *reason);
+static void sched_mx_dispatch(void);
+#endif
 
 /* ---- pure helpers ---- */
 
@@ -656,12 +683,25 @@ sched_start_relay(struct sched_slot *sl, unsigned from)
 		int r;
 
 		if (!sc_relays[i].is_ip) {
+#if CONFIG_DNS
+			sl->relay = i;
+			if (sched_resolve(sl, DNSQ_HOST, sc_relays[i].name,
+			    sc_relays[i].addr.port) == 0) {
+				return;	/* sched_on_dns() goes on */
+			}
+			snprintf(why, sizeof(why), "%s: cannot look up the "
+			    "name (no resolver)", sc_relays[i].name);
+#else
 			snprintf(why, sizeof(why), "%s: %s",
 			    sc_relays[i].name, DNS_LATER);
+#endif
 			log_warn("relayhost %s", why);
 			continue;
 		}
 		sl->relay = i;
+#if CONFIG_DNS
+		sl->use_dres = false;
+#endif
 		r = smtp_out_start(&sl->s, &sc_relays[i].addr,
 		    sc_relays[i].name, sc_host, &sched_cb, sl);
 		if (r == 0) {
@@ -680,6 +720,17 @@ sched_cb_next(void *arg, struct smtp_out_session *s, uint32_t *id)
 	int64_t wall = plat_time();
 
 	(void)s;
+#if CONFIG_DNS
+	if (sc_mx) {
+		/* one message per connection, handed once */
+		if (sl->given || sl->id == 0 || sc_stopping) {
+			return false;
+		}
+		sl->given = true;
+		*id = sl->id;
+		return true;
+	}
+#endif
 	while (!sc_stopping && !sched_held() && sched_due_pop(id)) {
 		if (queue_lookup(*id, &sl->e) < 0 || sl->e.npending == 0) {
 			continue;
@@ -747,6 +798,11 @@ sched_cb_msg_done(void *arg, struct smtp_out_session *s, uint32_t id)
 	struct sched_slot *sl = arg;
 	struct queue_entry e;
 
+#if CONFIG_DNS
+	if (sc_mx) {
+		return;	/* the attempt ends after its last domain */
+	}
+#endif
 	sl->id = 0;
 	if (sc_stopping) {
 		return;
@@ -783,6 +839,14 @@ sched_cb_closed(void *arg, struct smtp_out_session *s, bool greeted,
 	struct sched_slot *sl = arg;
 
 	(void)s;
+#if CONFIG_DNS
+	if (sc_mx) {
+		if (!sc_stopping) {
+			sched_mx_closed(sl, greeted, reason);
+		}
+		return;
+	}
+#endif
 	sl->id = 0;
 	if (sc_stopping) {
 		return;
@@ -793,6 +857,11 @@ sched_cb_closed(void *arg, struct smtp_out_session *s, bool greeted,
 		return;
 	}
 	log_info("relayhost %s: %s", sc_relays[sl->relay].name, reason);
+#if CONFIG_DNS
+	if (sl->use_dres && sched_try_addr(sl)) {
+		return;	/* the next address of the same relay */
+	}
+#endif
 	if (sl->relay + 1 < sc_nrelays) {
 		sched_start_relay(sl, sl->relay + 1);
 		return;
@@ -800,8 +869,18 @@ sched_cb_closed(void *arg, struct smtp_out_session *s, bool greeted,
 	sched_dest_down(reason);
 }
 
+#if CONFIG_DNS
+static bool sched_cb_want(void *arg, struct smtp_out_session *s,
+    unsigned idx, const char *rcpt, size_t len);
+#endif
+
 static const struct smtp_out_cb sched_cb = {
-	sched_cb_next, sched_cb_rcpt, sched_cb_msg_done, sched_cb_closed
+	sched_cb_next, sched_cb_rcpt, sched_cb_msg_done, sched_cb_closed,
+#if CONFIG_DNS
+	sched_cb_want
+#else
+	NULL
+#endif
 };
 
 /* Give due work to idle sessions; open one more connection if needed. */
@@ -814,6 +893,12 @@ sched_dispatch(void)
 	if (sc_stopping || sc_disabled || sched_held()) {
 		return;
 	}
+#if CONFIG_DNS
+	if (sc_mx) {
+		sched_mx_dispatch();
+		return;
+	}
+#endif
 	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS && sc_due_len > 0; i++) {
 		struct sched_slot *sl = &sc_slots[i];
 
@@ -825,6 +910,11 @@ sched_dispatch(void)
 		struct sched_slot *sl = &sc_slots[i];
 
 		if (sl->s.state == SMTP_OUT_FREE) {
+#if CONFIG_DNS
+			if (sl->resolving) {
+				return;	/* a lookup is the attempt */
+			}
+#endif
 			if (free_slot == NULL) {
 				free_slot = sl;
 			}
@@ -837,6 +927,415 @@ sched_dispatch(void)
 	}
 	sched_start_relay(free_slot, 0);
 }
+
+/* ---- DNS: relay names and MX delivery (CONFIG_DNS) ---- */
+
+/*
+ * MX mode (relayhost empty): a free slot takes one due message and
+ * delivers it one recipient domain at a time: MX lookup (dnsq.h: RFC
+ * 5321 section 5 order, Null MX, implicit MX), then every address in
+ * order until one greets; the session carries only the recipients of
+ * that domain (smtp_out_cb.want), and is marked to_mx (opportunistic TLS,
+ * never AUTH: the TLS issue's hook). DNS failures end the domain's
+ * recipients as bounced (permanent) or deferred (temporary), like SMTP
+ * replies. When every domain was tried the attempt is recorded (DSN for
+ * the failed, backoff for the deferred). There is no "destination down"
+ * state in this mode: each message backs off on its own. The slot pool
+ * is the global limit; default_destination_concurrency_limit slots at
+ * most start on one domain.
+ */
+
+#if CONFIG_DNS
+static void sched_on_dns(void *arg, struct dnsq_req *r);
+
+/* Start a lookup for sl (the slot counts as a connection attempt). */
+static int
+sched_resolve(struct sched_slot *sl, int kind, const char *name,
+    uint16_t port)
+{
+	int r;
+
+	r = dnsq_start(&sl->dns, kind, name, NULL, port, &sl->dres,
+	    sched_on_dns, sl);
+	sl->resolving = r == 0;
+	return r;
+}
+
+/* Connect to the next address of sl->dres; false when none is left. */
+static bool
+sched_try_addr(struct sched_slot *sl)
+{
+	while (sl->addr_i < sl->dres.naddrs) {
+		const struct dnsq_addr *a = &sl->dres.addrs[sl->addr_i++];
+
+		if (smtp_out_start(&sl->s, &a->addr, sl->dres.hosts[a->host],
+		    sc_host, &sched_cb, sl) == 0) {
+			sl->use_dres = true;
+			sl->s.to_mx = sc_mx;
+			return true;
+		}
+	}
+	sl->use_dres = false;
+	return false;
+}
+
+static bool
+sched_tried(const struct sched_slot *sl, unsigned idx)
+{
+	return idx < CONFIG_SMTP_MAX_RCPT &&
+	    ((sl->tried[idx / 8] >> (idx % 8)) & 1u) != 0;
+}
+
+static void
+sched_set_tried(struct sched_slot *sl, unsigned idx)
+{
+	if (idx < CONFIG_SMTP_MAX_RCPT) {
+		sl->tried[idx / 8] |= (uint8_t)(1u << (idx % 8));
+	}
+}
+
+static char
+sched_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Is the domain of rcpt (len bytes; after the last '@') equal to d? */
+static bool
+sched_in_domain(const char *rcpt, size_t len, const char *d)
+{
+	size_t i, at = len, dl = strlen(d);
+
+	for (i = 0; i < len; i++) {
+		if (rcpt[i] == '@') {
+			at = i;
+		}
+	}
+	if (at == len) {
+		return dl == 0;	/* no domain: its own "destination" */
+	}
+	if (len - at - 1 != dl) {
+		return false;
+	}
+	for (i = 0; i < dl; i++) {
+		if (sched_lower(rcpt[at + 1 + i]) != sched_lower(d[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+sched_cb_want(void *arg, struct smtp_out_session *s, unsigned idx,
+    const char *rcpt, size_t len)
+{
+	struct sched_slot *sl = arg;
+
+	(void)s;
+	if (!sc_mx) {
+		return true;
+	}
+	if (idx >= CONFIG_SMTP_MAX_RCPT || sched_tried(sl, idx) ||
+	    !sched_in_domain(rcpt, len, sl->domain)) {
+		return false;
+	}
+	sched_set_tried(sl, idx);
+	return true;
+}
+
+struct sched_mark {
+	struct sched_slot *sl;
+	bool perm;
+	const char *dsn, *text;
+};
+
+/* One untried pending recipient of the current domain gets a result. */
+static void
+sched_mx_mark_one(void *arg, unsigned idx, const char *rcpt)
+{
+	struct sched_mark *m = arg;
+	struct sched_slot *sl = m->sl;
+
+	if (idx >= CONFIG_SMTP_MAX_RCPT || sched_tried(sl, idx) ||
+	    !sched_in_domain(rcpt, strlen(rcpt), sl->domain)) {
+		return;
+	}
+	sched_set_tried(sl, idx);
+	sched_log(sl->id, rcpt, "none", (uint64_t)sl->age * 1000, 0, 0, 0,
+	    m->dsn, m->perm ? "bounced" : "deferred", m->text);
+	if (m->perm) {
+		sched_fail_add(sl, idx, rcpt, m->dsn, m->text);
+	} else if (!sl->deferred) {
+		sl->deferred = true;
+		sched_copy(sl->reason, sizeof(sl->reason), m->text);
+	}
+}
+
+/* Every untried recipient of sl->domain: bounced (perm) or deferred. */
+static void
+sched_mx_mark(struct sched_slot *sl, bool perm, const char *dsn,
+    const char *text)
+{
+	struct sched_mark m;
+
+	m.sl = sl;
+	m.perm = perm;
+	m.dsn = dsn;
+	m.text = text;
+	(void)sched_each_pending(sl->id, sched_mx_mark_one, &m);
+}
+
+struct sched_pick {
+	struct sched_slot *sl;
+	bool found;
+};
+
+static void
+sched_mx_pick_one(void *arg, unsigned idx, const char *rcpt)
+{
+	struct sched_pick *pk = arg;
+	const char *d;
+
+	if (pk->found || idx >= CONFIG_SMTP_MAX_RCPT ||
+	    sched_tried(pk->sl, idx)) {
+		return;
+	}
+	d = strrchr(rcpt, '@');
+	pk->found = true;
+	sched_copy(pk->sl->domain, sizeof(pk->sl->domain), d != NULL ?
+	    d + 1 : "");
+}
+
+/* Slots other than sl working on domain d. */
+static unsigned
+sched_mx_busy(const struct sched_slot *sl, const char *d)
+{
+	size_t k, l = strlen(d);
+	unsigned i, n = 0;
+
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+		const struct sched_slot *o = &sc_slots[i];
+
+		if (o == sl || o->id == 0 || strlen(o->domain) != l) {
+			continue;
+		}
+		for (k = 0; k < l && sched_lower(o->domain[k]) ==
+		    sched_lower(d[k]); k++) {
+		}
+		n += k == l;
+	}
+	return n;
+}
+
+/* All domains of sl's message were tried: record the attempt. */
+static void
+sched_mx_end(struct sched_slot *sl)
+{
+	uint32_t id = sl->id;
+	struct queue_entry e;
+
+	sched_fail_flush(sl, id, NULL);
+	sl->id = 0;
+	sl->domain[0] = '\0';
+	if (queue_lookup(id, &e) == 0 && e.npending > 0) {
+		if (!sl->deferred) {
+			sched_copy(sl->reason, sizeof(sl->reason), "not all "
+			    "recipients could be tried in this attempt");
+		}
+		sched_defer(id, e.attempts, sl->reason);
+	}
+	sched_kick();	/* the slot is free: more work, from the loop */
+}
+
+/* Route the next untried domain of sl's message, or end the attempt. */
+static void
+sched_mx_next(struct sched_slot *sl)
+{
+	struct sched_pick pk;
+	char text[SMTP_OUT_TEXT_MAX];
+	unsigned n;
+
+	pk.sl = sl;
+	for (n = 0; n < CONFIG_SMTP_MAX_RCPT; n++) {
+		pk.found = false;
+		(void)sched_each_pending(sl->id, sched_mx_pick_one, &pk);
+		if (!pk.found) {
+			break;
+		}
+		sl->given = false;
+		if (sl->domain[0] == '\0') {
+			sched_mx_mark(sl, true, "5.1.3", "recipient address "
+			    "has no domain");
+			continue;
+		}
+		if (sl->domain[0] == '[') {
+			/* address literal (RFC 5321 4.1.3): no DNS */
+			char ip[DNSQ_NAME_MAX];
+			size_t l = strlen(sl->domain);
+
+			memset(&sl->dres, 0, sizeof(sl->dres));
+			sched_copy(ip, sizeof(ip), sl->domain + 1);
+			if (l > 2) {
+				ip[l - 2] = '\0';
+			}
+			if (strncmp(ip, "IPv6:", 5) == 0) {
+				memmove(ip, ip + 5, strlen(ip + 5) + 1);
+			}
+			if (sl->domain[l - 1] != ']' || net_addr_parse_ip(ip,
+			    &sl->dres.addrs[0].addr) != 0) {
+				sched_mx_mark(sl, true, "5.1.2", "bad address "
+				    "literal in recipient domain");
+				continue;
+			}
+			sl->dres.addrs[0].addr.port = 25;
+			sl->dres.naddrs = 1;
+			sl->dres.nhosts = 1;
+			sched_copy(sl->dres.hosts[0], DNSQ_NAME_MAX,
+			    sl->domain);
+			sl->addr_i = 0;
+			if (sched_try_addr(sl)) {
+				return;
+			}
+			sched_mx_mark(sl, false, "4.4.1", "cannot connect");
+			continue;
+		}
+		if (sched_resolve(sl, DNSQ_MX, sl->domain, 25) == 0) {
+			return;	/* sched_on_dns() goes on */
+		}
+		snprintf(text, sizeof(text), "cannot look up the MX of %.160s "
+		    "(no resolver)", sl->domain);
+		sched_mx_mark(sl, false, "4.4.3", text);
+	}
+	sched_mx_end(sl);
+}
+
+/* The MX session of sl ended (or never got going). */
+static void
+sched_mx_closed(struct sched_slot *sl, bool greeted, const char *reason)
+{
+	char text[SMTP_OUT_TEXT_MAX];
+
+	if (!greeted) {
+		log_info("%s: MX %s: %s", sl->domain, sl->s.host, reason);
+		if (sched_try_addr(sl)) {
+			return;	/* the next address / MX host */
+		}
+	}
+	/* recipients of the domain not carried (no usable MX, or the
+	 * session ended before the message) */
+	snprintf(text, sizeof(text), "delivery to %.100s: %.120s", sl->domain,
+	    greeted ? "session ended early" : reason);
+	sched_mx_mark(sl, false, "4.4.1", text);
+	sched_mx_next(sl);
+}
+
+static void
+sched_on_dns(void *arg, struct dnsq_req *r)
+{
+	struct sched_slot *sl = arg;
+	char why[SMTP_OUT_TEXT_MAX];
+
+	sl->resolving = false;
+	if (sc_stopping) {
+		return;
+	}
+	if (sc_mx) {
+		if (r->status == DNSQ_OK) {
+			sl->addr_i = 0;
+			if (sched_try_addr(sl)) {
+				return;
+			}
+			snprintf(why, sizeof(why), "cannot connect to any MX "
+			    "host of %.160s", sl->domain);
+			sched_mx_mark(sl, false, "4.4.1", why);
+		} else {
+			log_info("%s: %s", sl->domain, r->reason);
+			sched_mx_mark(sl, r->status == DNSQ_PERM, r->dsn,
+			    r->reason);
+		}
+		sched_mx_next(sl);
+		return;
+	}
+	if (r->status == DNSQ_OK) {
+		sl->addr_i = 0;
+		if (sched_try_addr(sl)) {
+			return;
+		}
+		snprintf(why, sizeof(why), "connect to %s: failed",
+		    sc_relays[sl->relay].name);
+	} else {
+		snprintf(why, sizeof(why), "relayhost %s: %s",
+		    sc_relays[sl->relay].name, r->reason);
+	}
+	log_info("%s", why);
+	if (sl->relay + 1 < sc_nrelays) {
+		sched_start_relay(sl, sl->relay + 1);
+		return;
+	}
+	sched_dest_down(why);
+}
+
+/*
+ * MX mode: each free slot takes one due message whose first destination
+ * is below default_destination_concurrency_limit; the others stay on the
+ * ring for the next dispatch (a slot finishing kicks one). Later domains
+ * of a message taken are not limited again (the limit is soft by one).
+ */
+static void
+sched_mx_dispatch(void)
+{
+	int64_t wall = plat_time();
+	unsigned i;
+
+	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+		struct sched_slot *sl = &sc_slots[i];
+		struct sched_pick pk;
+		unsigned n = sc_due_len;
+		uint32_t id = 0;
+		bool got = false;
+
+		if (sl->s.state != SMTP_OUT_FREE || sl->resolving ||
+		    sl->id != 0) {
+			continue;
+		}
+		while (!got && n-- > 0 && sched_due_pop(&id)) {
+			if (queue_lookup(id, &sl->e) < 0 ||
+			    sl->e.npending == 0) {
+				continue;
+			}
+			memset(sl->tried, 0, sizeof(sl->tried));
+			pk.sl = sl;
+			pk.found = false;
+			sl->id = id;
+			(void)sched_each_pending(id, sched_mx_pick_one, &pk);
+			if (pk.found && sched_mx_busy(sl, sl->domain) >=
+			    sc->default_destination_concurrency_limit) {
+				/* back on the ring, at the end */
+				sl->id = 0;
+				sc_due[(sc_due_head + sc_due_len) %
+				    SCHED_DUE_MAX] = id;
+				sc_due_len++;
+				continue;
+			}
+			got = true;
+		}
+		if (!got) {
+			break;
+		}
+		sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
+		sl->deferred = false;
+		sl->reason[0] = '\0';
+		sl->nfail = 0;
+		sl->omitted = 0;
+		sl->faillen = 0;
+		sl->given = false;
+		sched_mx_next(sl);
+	}
+	if (sc_due_len == 0 && sc_more) {
+		sched_kick();
+	}
+}
+#endif /* CONFIG_DNS */
 
 /* ---- relayhost ---- */
 
@@ -907,6 +1406,14 @@ sched_start(const struct conf *c, const char *hostname)
 		memset(&sc_slots[i], 0, sizeof(sc_slots[i]));
 	}
 	sched_parse_relays(c->relayhost);
+#if CONFIG_DNS
+	sc_mx = sc_nrelays == 0;
+	sc_disabled = false;
+	if (sc_mx) {
+		log_info("relayhost is empty: delivering to the MX hosts of "
+		    "each recipient domain");
+	}
+#else
 	sc_disabled = sc_nrelays == 0;
 	if (sc_disabled) {
 		log_warn("relayhost is empty: delivery disabled until DNS/MX "
@@ -918,6 +1425,7 @@ sched_start(const struct conf *c, const char *hostname)
 			    "[192.0.2.1]:25", sc_relays[i].name, DNS_LATER);
 		}
 	}
+#endif
 	sc_running = true;
 	ev_timer_start(&sc_timer, 0, sched_scan, NULL);
 	return 0;
@@ -934,6 +1442,10 @@ sched_stop(void)
 	sc_stopping = true;
 	ev_timer_stop(&sc_timer);
 	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+#if CONFIG_DNS
+		dnsq_cancel(&sc_slots[i].dns);	/* no callback later */
+		sc_slots[i].resolving = false;
+#endif
 		smtp_out_abort(&sc_slots[i].s, "shutting down");
 		ev_timer_stop(&sc_slots[i].s.timer);
 	}

@@ -21,6 +21,8 @@ static const char *const smtp_cmd_names[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_VRFY] = "VRFY",
 	[SMTP_CMD_HELP] = "HELP",
 	[SMTP_CMD_XQUEUE] = "XQUEUE",
+	[SMTP_CMD_STARTTLS] = "STARTTLS",
+	[SMTP_CMD_AUTH] = "AUTH",
 };
 
 static int

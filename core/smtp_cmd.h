@@ -29,7 +29,8 @@ enum smtp_cmd_verb {
 	SMTP_CMD_VRFY,
 	SMTP_CMD_HELP,
 	SMTP_CMD_XQUEUE,	/* admin, local socket only */
-	/* seam: STARTTLS and AUTH arrive with the TLS issue */
+	SMTP_CMD_STARTTLS,	/* RFC 3207 */
+	SMTP_CMD_AUTH,		/* RFC 4954 */
 	SMTP_CMD_COUNT
 };
 

@@ -20,6 +20,7 @@
 #include "ev.h"
 #include "log.h"
 #include "platform.h"
+#include "tls.h"
 
 struct smtp_in_listener {
 	int fd;
@@ -122,6 +123,35 @@ smtp_in_log_disconnect(struct smtp_in_session *s)
 	}
 }
 
+#if CONFIG_DNS
+static void
+smtp_in_on_ptr(void *arg, struct dnsq_req *r)
+{
+	(void)arg;
+	(void)r;	/* the result stays in the request until DATA */
+}
+#endif
+
+const char *
+smtp_in_ptr_name(struct smtp_in_session *s)
+{
+#if CONFIG_DNS
+	if (dnsq_busy(&s->ptr)) {
+		/* too late: "unknown" for this session (bounded wait) */
+		dnsq_cancel(&s->ptr);
+		s->ptr.status = DNSQ_TEMP;
+		s->ptr.name[0] = '\0';
+		return NULL;
+	}
+	if (s->ptr.status == DNSQ_OK && s->ptr.name[0] != '\0') {
+		return s->ptr.name;
+	}
+#else
+	(void)s;
+#endif
+	return NULL;
+}
+
 void
 smtp_in_free(struct smtp_in_session *s, bool drain)
 {
@@ -131,6 +161,11 @@ smtp_in_free(struct smtp_in_session *s, bool drain)
 		queue_msg_abort(&s->w);
 		s->w_open = false;
 	}
+	ev_timer_stop(&s->auth_timer);
+	memset(&s->auth, 0, sizeof(s->auth));
+#if CONFIG_DNS
+	dnsq_cancel(&s->ptr);	/* no callback on a free slot */
+#endif
 	smtp_in_log_disconnect(s);
 	if (drain) {
 		io_close_after_drain(&s->io);
@@ -230,7 +265,12 @@ smtp_in_line(struct smtp_in_session *s, const uint8_t *data, size_t len)
 	memcpy(line, data, linelen);
 	line[linelen] = '\0';
 	io_rconsume(&s->io, used);
-	smtp_in_command(s, line);
+	if (s->state == SMTP_IN_AUTH) {
+		smtp_in_auth_line(s, line);
+	} else {
+		smtp_in_command(s, line);
+	}
+	memset(line, 0, linelen);	/* may have held a password */
 	return true;
 }
 
@@ -267,7 +307,8 @@ smtp_in_input(struct smtp_in_session *s)
 		const uint8_t *data;
 		size_t len;
 
-		if (s->state == SMTP_IN_COMMIT) {
+		if (s->state == SMTP_IN_COMMIT || s->tls_pending ||
+		    s->auth_wait) {
 			break;
 		}
 		if (io_wroom(&s->io) < SMTP_IN_REPLY_MAX) {
@@ -296,8 +337,14 @@ smtp_in_on_io(void *arg, int event)
 	struct smtp_in_session *s = arg;
 
 	switch (event) {
-	case IO_EV_READ:
 	case IO_EV_DRAINED:
+		if (s->tls_pending) {
+			smtp_in_starttls_go(s);
+			break;
+		}
+		smtp_in_input(s);
+		break;
+	case IO_EV_READ:
 		smtp_in_input(s);
 		break;
 	case IO_EV_TIMEOUT:
@@ -309,6 +356,10 @@ smtp_in_on_io(void *arg, int event)
 		smtp_in_free(s, true);
 		break;
 	default:
+		if (s->tls && tls_error(&s->io)[0] != '\0') {
+			log_info("TLS with %s failed: %s", s->peer_str,
+			    tls_error(&s->io));
+		}
 		if (s->state == SMTP_IN_DATA || s->state == SMTP_IN_COMMIT) {
 			log_info("lost connection after DATA from %s",
 			    s->peer_str);
@@ -379,7 +430,8 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 	 * 3.1). Spammware that does not shows itself with data that is
 	 * already there. Local submitters are trusted and not checked.
 	 */
-	if (l->mode != LISTEN_LOCAL && plat_read(fd, &c, 1) > 0) {
+	if (l->mode != LISTEN_LOCAL && l->mode != LISTEN_SMTPS &&
+	    plat_read(fd, &c, 1) > 0) {
 		log_info("early talker from unknown[%s], dropped", ip);
 		smtp_in_refuse(fd, "554 5.5.1 Protocol error: talking before "
 		    "the greeting");
@@ -402,10 +454,26 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		plat_close(fd);
 		return;
 	}
+	if (l->mode == LISTEN_SMTPS) {
+		/* RFC 8314: TLS first; the greeting goes inside it */
+		if (tls_attach_server(&s->io) != 0) {
+			log_warn("no TLS session free for %s, dropped", ip);
+			io_close(&s->io);
+			return;
+		}
+		s->tls = true;
+	}
 	s->state = SMTP_IN_HELO;
 	io_set_timeout(&s->io, smtp_in_conf->smtpd_timeout * 1000u);
-	log_info("connect from %s", s->peer_str);
-	/* never wait for DNS before the greeting */
+	log_info("connect from %s%s", s->peer_str, s->tls ? " (smtps)" :
+	    "");
+	/* never wait for DNS before the greeting: the PTR runs meanwhile */
+#if CONFIG_DNS
+	if (l->mode != LISTEN_LOCAL) {
+		(void)dnsq_start(&s->ptr, DNSQ_PTR, NULL, &s->peer, 0, NULL,
+		    smtp_in_on_ptr, s);
+	}
+#endif
 	smtp_in_reply(s, "220 %s ESMTP edgemta", smtp_in_host);
 	io_flush(&s->io);
 }
@@ -477,11 +545,17 @@ smtp_in_start(const struct conf *c, const char *hostname)
 		if (r < 0) {
 			goto fail;
 		}
-		if (cl->mode == LISTEN_SUBMISSION || cl->mode == LISTEN_SMTPS) {
-			/* seam: the TLS issue adds STARTTLS/implicit TLS and
-			 * AUTH; until then these behave like "smtp" */
-			log_warn("%s: TLS and AUTH are not built yet, serving "
-			    "plain SMTP with the smtp relay policy", what);
+		if ((cl->mode == LISTEN_SUBMISSION ||
+		    cl->mode == LISTEN_SMTPS) && !tls_server_ready()) {
+			log_err("%s: submission and smtps need a TLS "
+			    "certificate (smtpd_tls_cert_file)", what);
+			r = EDGEMTA_E_INVAL;
+			goto fail;
+		}
+		if ((cl->mode == LISTEN_SUBMISSION ||
+		    cl->mode == LISTEN_SMTPS) && !auth_available()) {
+			log_warn("%s: no smtpd_users_file: AUTH is not "
+			    "offered, so nobody can submit here", what);
 		}
 	}
 	if (c->local_socket[0] != '\0') {

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "platform.h"
 #include "sched.h"
+#include "tls.h"
 
 #define ST(x) (1u << (x))
 #define ST_CMD (ST(SMTP_IN_HELO) | ST(SMTP_IN_READY) | ST(SMTP_IN_MAIL) | \
@@ -49,6 +50,19 @@ smtp_in_env_put(struct smtp_in_session *s, const char *str)
 /* ---- commands ---- */
 
 static bool
+smtp_in_offer_tls(const struct smtp_in_session *s)
+{
+	return !s->tls && s->mode != LISTEN_LOCAL && tls_server_ready();
+}
+
+static bool
+smtp_in_offer_auth(const struct smtp_in_session *s)
+{
+	return s->tls && s->mode != LISTEN_LOCAL && auth_available() &&
+	    s->auth_user[0] == '\0';
+}
+
+static bool
 smtp_in_helo(struct smtp_in_session *s, const char *arg, bool esmtp)
 {
 	size_t i;
@@ -72,15 +86,17 @@ smtp_in_helo(struct smtp_in_session *s, const char *arg, bool esmtp)
 		smtp_in_reply(s, "250 %s", smtp_in_host);
 		return true;
 	}
-	/* Seam: STARTTLS (when configured and not active) and AUTH (after
-	 * TLS) are advertised here by the TLS issue. */
+	/* STARTTLS where configured and not active; AUTH only inside TLS */
 	smtp_in_reply(s, "250-%s\r\n"
 	    "250-PIPELINING\r\n"
 	    "250-SIZE %lu\r\n"
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "%s%s"
 	    "250 SMTPUTF8", smtp_in_host,
-	    (unsigned long)smtp_in_conf->message_size_limit);
+	    (unsigned long)smtp_in_conf->message_size_limit,
+	    smtp_in_offer_tls(s) ? "250-STARTTLS\r\n" : "",
+	    smtp_in_offer_auth(s) ? "250-AUTH PLAIN LOGIN\r\n" : "");
 	return true;
 }
 
@@ -134,6 +150,19 @@ smtp_in_mail(struct smtp_in_session *s, const char *arg)
 		smtp_in_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		return false;
 	}
+	/* RFC 6409 / 8314: submission needs TLS, then AUTH */
+	if (s->mode == LISTEN_SUBMISSION && !s->tls) {
+		smtp_in_reply(s, "530 5.7.0 Must issue a STARTTLS command "
+		    "first");
+		smtp_in_error(s);
+		return false;
+	}
+	if ((s->mode == LISTEN_SUBMISSION || s->mode == LISTEN_SMTPS) &&
+	    s->auth_user[0] == '\0') {
+		smtp_in_reply(s, "530 5.7.0 Authentication required");
+		smtp_in_error(s);
+		return false;
+	}
 	smtp_in_enter(s, SMTP_IN_READY);
 	(void)smtp_in_env_put(s, m.addr);	/* ADDR_MAX < RCPT_BUF */
 	s->size_hint = m.size;
@@ -174,7 +203,7 @@ smtp_in_rcpt(struct smtp_in_session *s, const char *arg)
 	}
 	/* Never an open relay: mynetworks and the local socket only (AUTH
 	 * arrives with TLS). No local delivery, so no exceptions. */
-	if (!s->relay_ok) {
+	if (!s->relay_ok && s->auth_user[0] == '\0') {
 		log_info("reject: RCPT from %s: 554 5.7.1 <%s>: Relay "
 		    "access denied", s->peer_str, addr);
 		smtp_in_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
@@ -210,9 +239,28 @@ static int
 smtp_in_received(struct smtp_in_session *s)
 {
 	char buf[1024], date[64], id[QUEUE_ID_STRLEN];
+	char tls[128] = "", who[AUTH_USER_MAX + 40] = "", with[16];
 	const char *rcpt = s->env + strlen(s->env) + 1;
+	const char *ptr = smtp_in_ptr_name(s);	/* PTR, if in time */
 	int n;
 
+	/* RFC 3848 "with" types; TLS and AUTH facts as Postfix writes them */
+	snprintf(with, sizeof(with), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP",
+	    s->tls && s->esmtp ? "S" : "",
+	    s->auth_user[0] != '\0' && s->esmtp ? "A" : "");
+	if (s->tls) {
+		char d[96];
+
+		tls_describe(&s->io, d, sizeof(d));
+		snprintf(tls, sizeof(tls), "\r\n\t(using %s)", d);
+	}
+	if (s->auth_user[0] != '\0') {
+		snprintf(who, sizeof(who), "\r\n\t(Authenticated sender: "
+		    "%s)", s->auth_user);
+	}
+	if (ptr == NULL) {
+		ptr = "unknown";
+	}
 	plat_rfc5322_date(plat_time(), date, sizeof(date));
 	queue_id_str(s->w.id, id);
 	if (s->mode == LISTEN_LOCAL) {
@@ -220,15 +268,15 @@ smtp_in_received(struct smtp_in_session *s)
 		    "from local submission) id %s; %s\r\n", smtp_in_host,
 		    id, date);
 	} else if (s->nrcpt == 1) {
-		n = snprintf(buf, sizeof(buf), "Received: from %s (unknown "
-		    "[%s])\r\n\tby %s (edgemta) with %s id %s\r\n\tfor <%s>;"
-		    " %s\r\n", s->helo, s->peer_ip, smtp_in_host,
-		    s->esmtp ? "ESMTP" : "SMTP", id, rcpt, date);
+		n = snprintf(buf, sizeof(buf), "Received: from %s (%s "
+		    "[%s])%s%s\r\n\tby %s (edgemta) with %s id %s\r\n\t"
+		    "for <%s>; %s\r\n", s->helo, ptr, s->peer_ip, tls, who,
+		    smtp_in_host, with, id, rcpt, date);
 	} else {
-		n = snprintf(buf, sizeof(buf), "Received: from %s (unknown "
-		    "[%s])\r\n\tby %s (edgemta) with %s id %s;\r\n\t%s\r\n",
-		    s->helo, s->peer_ip, smtp_in_host,
-		    s->esmtp ? "ESMTP" : "SMTP", id, date);
+		n = snprintf(buf, sizeof(buf), "Received: from %s (%s "
+		    "[%s])%s%s\r\n\tby %s (edgemta) with %s id %s;\r\n\t"
+		    "%s\r\n", s->helo, ptr, s->peer_ip, tls, who, smtp_in_host,
+		    with, id, date);
 	}
 	if (n < 0 || (size_t)n >= sizeof(buf)) {
 		return EDGEMTA_E_INVAL;
@@ -401,7 +449,8 @@ smtp_in_help(struct smtp_in_session *s, const char *arg)
 {
 	(void)arg;
 	smtp_in_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-	    "RSET NOOP QUIT VRFY HELP");
+	    "RSET NOOP QUIT VRFY HELP%s%s", smtp_in_offer_tls(s) ?
+	    " STARTTLS" : "", smtp_in_offer_auth(s) ? " AUTH" : "");
 	return true;
 }
 
@@ -425,6 +474,182 @@ smtp_in_xqueue(struct smtp_in_session *s, const char *arg)
 	return r >= 0;
 }
 
+/*
+ * STARTTLS (RFC 3207): the 220 goes out in plaintext; whatever the
+ * client pipelined after the command is discarded now, reading stops,
+ * and the handshake starts when the 220 has been sent
+ * (smtp_in_starttls_go). Nothing read before the handshake can ever be
+ * taken as a command inside TLS.
+ */
+static bool
+smtp_in_starttls(struct smtp_in_session *s, const char *arg)
+{
+	if (s->tls) {
+		smtp_in_reply(s, "554 5.5.1 Error: TLS already active");
+		smtp_in_error(s);
+		return false;
+	}
+	if (!smtp_in_offer_tls(s)) {
+		smtp_in_reply(s, "502 5.5.1 Error: STARTTLS not available");
+		smtp_in_error(s);
+		return false;
+	}
+	if (arg[0] != '\0') {
+		smtp_in_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		smtp_in_error(s);
+		return false;
+	}
+	if (!tls_server_slot_free()) {
+		smtp_in_reply(s, "454 4.7.0 TLS not available due to "
+		    "temporary reason");
+		return false;
+	}
+	smtp_in_reply(s, "220 2.0.0 Ready to start TLS");
+	io_rdiscard(&s->io);
+	io_pause_read(&s->io, true);
+	s->tls_pending = true;
+	return true;
+}
+
+void
+smtp_in_starttls_go(struct smtp_in_session *s)
+{
+	s->tls_pending = false;
+	io_rdiscard(&s->io);
+	io_pause_read(&s->io, false);
+	if (tls_attach_server(&s->io) != 0) {
+		log_warn("STARTTLS from %s: no TLS session free, dropped",
+		    s->peer_str);
+		smtp_in_free(s, false);
+		return;
+	}
+	s->tls = true;
+	/* RFC 3207 4.2: forget everything; a new EHLO is required */
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	smtp_in_enter(s, SMTP_IN_HELO);
+}
+
+/* The reply for a finished AUTH exchange (after any delay). */
+static void
+smtp_in_auth_done(struct smtp_in_session *s, int r)
+{
+	switch (r) {
+	case AUTH_R_OK:
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s",
+		    s->auth.user);
+		auth_succeeded(&s->peer);
+		log_info("%s: AUTH as %s", s->peer_str, s->auth_user);
+		smtp_in_reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case AUTH_R_ABORT:
+		smtp_in_reply(s, "501 5.0.0 Authentication aborted");
+		break;
+	case AUTH_R_MECH:
+		smtp_in_reply(s, "504 5.5.4 Unrecognized authentication "
+		    "type");
+		smtp_in_error(s);
+		break;
+	case AUTH_R_SYNTAX:
+		smtp_in_reply(s, "501 5.5.2 Cannot decode response");
+		smtp_in_error(s);
+		break;
+	default:
+		if (auth_blocked(&s->peer)) {
+			smtp_in_close(s, "421 4.7.0 Too many failed "
+			    "authentications, try again later");
+		} else {
+			smtp_in_reply(s, "535 5.7.8 Authentication "
+			    "credentials invalid");
+		}
+		break;
+	}
+	memset(&s->auth, 0, sizeof(s->auth));
+	smtp_in_enter(s, SMTP_IN_READY);
+}
+
+static void
+smtp_in_on_auth_timer(void *arg)
+{
+	struct smtp_in_session *s = arg;
+
+	s->auth_wait = false;
+	smtp_in_auth_done(s, s->auth_res);
+	io_pause_read(&s->io, false);
+	if (s->closing) {
+		smtp_in_free(s, true);
+		return;
+	}
+	io_flush(&s->io);
+}
+
+/* An AUTH result: failures are counted and answered after a delay. */
+static void
+smtp_in_auth_result(struct smtp_in_session *s, int r, const char *reply)
+{
+	unsigned n;
+
+	if (r == AUTH_R_CONTINUE) {
+		smtp_in_enter(s, SMTP_IN_AUTH);
+		smtp_in_reply(s, "%s", reply);
+		return;
+	}
+	if (r != AUTH_R_FAIL) {
+		smtp_in_auth_done(s, r);
+		return;
+	}
+	n = auth_failed(&s->peer);
+	log_warn("%s: AUTH failed for user \"%s\" (failure %u of %u)",
+	    s->peer_str, s->auth.user, n, (unsigned)CONFIG_AUTH_MAX_FAILS);
+	s->auth_wait = true;
+	s->auth_res = (uint8_t)r;
+	io_pause_read(&s->io, true);
+	ev_timer_start(&s->auth_timer, auth_delay_ms(n),
+	    smtp_in_on_auth_timer, s);
+}
+
+static bool
+smtp_in_auth_cmd(struct smtp_in_session *s, const char *arg)
+{
+	char reply[64] = "";
+
+	if (!smtp_in_offer_auth(s) && s->auth_user[0] == '\0') {
+		if (s->mode != LISTEN_LOCAL && !s->tls && auth_available()) {
+			smtp_in_reply(s, "538 5.7.11 Encryption required "
+			    "for requested authentication mechanism");
+		} else {
+			smtp_in_reply(s, "502 5.5.1 Error: authentication "
+			    "not enabled");
+		}
+		smtp_in_error(s);
+		return false;
+	}
+	if (s->auth_user[0] != '\0') {
+		smtp_in_reply(s, "503 5.5.1 Error: already authenticated");
+		smtp_in_error(s);
+		return false;
+	}
+	if (auth_blocked(&s->peer)) {
+		log_warn("%s: AUTH refused: too many failures",
+		    s->peer_str);
+		smtp_in_close(s, "421 4.7.0 Too many failed "
+		    "authentications, try again later");
+		return false;
+	}
+	smtp_in_auth_result(s, auth_start(&s->auth, arg, reply,
+	    sizeof(reply)), reply);
+	return s->auth_user[0] != '\0';
+}
+
+void
+smtp_in_auth_line(struct smtp_in_session *s, char *line)
+{
+	char reply[64] = "";
+
+	smtp_in_auth_result(s, auth_step(&s->auth, line, reply,
+	    sizeof(reply)), reply);
+}
+
 static const struct smtp_in_cmd smtp_in_cmds[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_HELO] = { ST_CMD, NULL, smtp_in_helo_cmd },
 	[SMTP_CMD_EHLO] = { ST_CMD, NULL, smtp_in_ehlo_cmd },
@@ -440,6 +665,12 @@ static const struct smtp_in_cmd smtp_in_cmds[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_VRFY] = { ST_CMD, NULL, smtp_in_vrfy },
 	[SMTP_CMD_HELP] = { ST_CMD, NULL, smtp_in_help },
 	[SMTP_CMD_XQUEUE] = { ST_CMD, NULL, smtp_in_xqueue },
+	[SMTP_CMD_STARTTLS] = { ST(SMTP_IN_READY),
+	    "503 5.5.1 Error: send EHLO first, outside a transaction",
+	    smtp_in_starttls },
+	[SMTP_CMD_AUTH] = { ST(SMTP_IN_READY),
+	    "503 5.5.1 Error: send EHLO first, outside a transaction",
+	    smtp_in_auth_cmd },
 };
 
 void

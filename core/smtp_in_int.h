@@ -9,7 +9,10 @@
 
 #include "edgemta.h"
 #include "addr.h"
+#include "auth.h"
 #include "conf.h"
+#include "dnsq.h"
+#include "ev.h"
 #include "io.h"
 #include "queue.h"
 #include "smtp_cmd.h"
@@ -29,6 +32,7 @@ enum smtp_in_state {
 	SMTP_IN_COMMIT,		/* sealed, waiting for the sync; reading
 				 * paused so no pipelined command runs
 				 * before the 250 is sent */
+	SMTP_IN_AUTH,		/* AUTH exchange: lines are responses */
 	SMTP_IN_STATE_COUNT
 };
 
@@ -42,6 +46,11 @@ struct smtp_in_session {
 	bool utf8;		/* MAIL ... SMTPUTF8 */
 	bool w_open;		/* writer begun, not yet aborted/done */
 	bool closing;		/* session is being torn down */
+	bool tls;		/* TLS active (STARTTLS done, or smtps) */
+	bool tls_pending;	/* "220" to STARTTLS queued: handshake
+				 * starts when it is sent; input paused */
+	bool auth_wait;		/* a failed AUTH's reply is held back */
+	uint8_t auth_res;	/* enum auth_result held back */
 	int q_err;		/* first queue error during DATA */
 	unsigned nerr;		/* protocol errors so far */
 	unsigned nrcpt;		/* accepted recipients */
@@ -55,11 +64,23 @@ struct smtp_in_session {
 	char helo[SMTP_IN_HELO_MAX];
 	uint16_t cmd_ok[SMTP_CMD_COUNT], cmd_total[SMTP_CMD_COUNT];
 	struct smtp_data dec;
+	char auth_user[AUTH_USER_MAX];	/* "" = not authenticated */
+	struct auth_state auth;
+	struct ev_timer auth_timer;	/* the delay of a failed AUTH */
 	struct queue_writer w;
 	struct io io;
 	/* sender NUL rcpt NUL rcpt NUL ... of the open transaction */
 	char env[CONFIG_SMTP_RCPT_BUF];
+#if CONFIG_DNS
+	/* the client's PTR, forward-confirmed (Received: header); used
+	 * only if it arrived before DATA (not zeroed at accept: dnsq_start
+	 * sets it up, smtp_in_free cancels it) */
+	struct dnsq_req ptr;
+#endif
 };
+
+/* smtp_in.c: "name" if the PTR lookup confirmed one in time, else NULL */
+const char *smtp_in_ptr_name(struct smtp_in_session *s);
 
 /* smtp_in.c */
 extern const struct conf *smtp_in_conf;
@@ -86,6 +107,10 @@ void smtp_in_free(struct smtp_in_session *s, bool drain);
 /* smtp_in_cmd.c */
 /* Run one complete command line (NUL-terminated, modified in place). */
 void smtp_in_command(struct smtp_in_session *s, char *line);
+/* One line of an AUTH exchange (state SMTP_IN_AUTH). */
+void smtp_in_auth_line(struct smtp_in_session *s, char *line);
+/* The 220 to STARTTLS was sent: start the handshake. */
+void smtp_in_starttls_go(struct smtp_in_session *s);
 /* The real end of DATA was seen: reply or seal. */
 void smtp_in_data_end(struct smtp_in_session *s);
 

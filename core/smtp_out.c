@@ -20,8 +20,11 @@
 #include <string.h>
 
 #include "smtp_out.h"
+#include "auth.h"
+#include "conf.h"
 #include "log.h"
 #include "platform.h"
+#include "tls.h"
 
 /* RFC 5321 4.5.3.2 timeouts (milliseconds). */
 #define T_CONNECT 30000u
@@ -46,6 +49,33 @@ enum {
 
 static void so_next_msg(struct smtp_out_session *s);
 static void so_fail(struct smtp_out_session *s, int code, const char *why);
+
+static const struct smtp_out_tls *so_tls;
+
+void
+smtp_out_set_tls(const struct smtp_out_tls *t)
+{
+	so_tls = t;
+}
+
+/* The smtp_tls_security_level for this relay (see smtp_out.h). */
+static int
+so_level(const struct smtp_out_session *s)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+	bool lo = (s->addr.family == NET_INET4 && s->addr.ip[0] == 127) ||
+	    (s->addr.family == NET_INET6 && memcmp(s->addr.ip, v6lo, 16) ==
+	    0);
+
+	if (so_tls == NULL) {
+		return CONF_TLS_NONE;
+	}
+	/* MX (DNS issue): opportunistic unless a level was configured */
+	if (so_tls->level_default && (lo || s->to_mx)) {
+		return CONF_TLS_MAY;
+	}
+	return so_tls->level;
+}
 
 const char *
 smtp_out_peer(const struct smtp_out_session *s, char *buf, size_t len)
@@ -459,6 +489,10 @@ so_start_msg(struct smtp_out_session *s, uint32_t id)
 			    sizeof(s->rcptbuf)) {
 				continue;
 			}
+			if (s->cb->want != NULL && !s->cb->want(s->arg, s,
+			    idx, (const char *)p, len)) {
+				continue;	/* another destination's */
+			}
 			s->rcpts[s->nrcpt].idx = (uint16_t)idx;
 			s->rcpts[s->nrcpt].off = (uint16_t)s->rcptbuf_len;
 			s->rcpts[s->nrcpt].st = R_WAIT;
@@ -509,7 +543,8 @@ so_next_msg(struct smtp_out_session *s)
 		s->state = SMTP_OUT_IDLE;
 		if (!s->cb->next(s->arg, s, &id)) {
 			if (s->state == SMTP_OUT_IDLE) {
-				so_arm(s, T_IDLE);
+				/* MX: one message per session, QUIT now */
+				so_arm(s, s->to_mx ? 0 : T_IDLE);
 			}
 			return;
 		}
@@ -529,6 +564,28 @@ smtp_out_wake(struct smtp_out_session *s)
 }
 
 /* ---- replies ---- */
+
+/* "AUTH PLAIN LOGIN ...": the mechanisms we speak, as whole words. */
+static void
+so_auth_mechs(struct smtp_out_session *s, const char *m, size_t len)
+{
+	size_t i = 0, w;
+
+	while (i < len) {
+		while (i < len && (m[i] == ' ' || m[i] == '=')) {
+			i++;
+		}
+		for (w = i; w < len && m[w] != ' '; w++) {
+		}
+		if (w - i == 5 && memcmp(m + i, "PLAIN", 5) == 0) {
+			s->ext |= SMTP_OUT_EXT_AUTH_PLAIN;
+		}
+		if (w - i == 5 && memcmp(m + i, "LOGIN", 5) == 0) {
+			s->ext |= SMTP_OUT_EXT_AUTH_LOGIN;
+		}
+		i = w;
+	}
+}
 
 static void
 so_ehlo_keyword(struct smtp_out_session *s, const char *kw, size_t len)
@@ -564,6 +621,9 @@ so_ehlo_keyword(struct smtp_out_session *s, const char *kw, size_t len)
 		}
 		if (k == n) {
 			s->ext |= kws[i].bit;
+			if (kws[i].bit == SMTP_OUT_EXT_AUTH) {
+				so_auth_mechs(s, kw + n, len - n);
+			}
 			if (kws[i].bit == SMTP_OUT_EXT_SIZE && n < len) {
 				unsigned long v = 0;
 
@@ -640,6 +700,158 @@ so_read_reply(struct smtp_out_session *s)
 	}
 }
 
+/* A TLS or AUTH problem: the relay is not usable now (deferred). */
+static void
+so_fail_tls(struct smtp_out_session *s, const char *fmt, const char *arg)
+{
+	char why[SMTP_OUT_TEXT_MAX], ip[NET_ADDR_STRLEN];
+	char what[SMTP_OUT_TEXT_MAX];
+
+	snprintf(what, sizeof(what), fmt, arg);
+	smtp_out_peer(s, ip, sizeof(ip));
+	snprintf(why, sizeof(why), "%.64s[%.46s]:%u: %.120s", s->host, ip,
+	    (unsigned)s->addr.port, what);
+	log_warn("relay %s", why);
+	so_fail(s, 0, why);
+}
+
+static void
+so_send_ehlo(struct smtp_out_session *s)
+{
+	s->state = SMTP_OUT_EHLO;
+	s->ext = 0;
+	s->max_size = 0;
+	(void)io_printf(&s->io, "EHLO %s\r\n", s->helo);
+	io_flush(&s->io);
+	so_arm(s, T_EHLO);
+}
+
+static int
+so_start_tls(struct smtp_out_session *s)
+{
+	struct tls_client_opts o;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.host = s->host;
+	o.verify = so_level(s) == CONF_TLS_VERIFY ? TLS_VERIFY_CA :
+	    TLS_VERIFY_NONE;
+	o.pinned = so_tls->pinned;
+	memcpy(o.pin, so_tls->pin, sizeof(o.pin));
+	r = tls_attach_client(&s->io, &o);
+	if (r < 0) {
+		so_fail_tls(s, "TLS not started: %s", tls_last_attach_error());
+	}
+	return r;
+}
+
+/*
+ * After a 2xx to EHLO: STARTTLS, then AUTH, as configured. true if a
+ * command was sent (or the session failed) and the caller stops here.
+ */
+static bool
+so_tls_step(struct smtp_out_session *s)
+{
+	const struct smtp_out_tls *t = so_tls;
+	bool tls = tls_active(&s->io);
+	char line[AUTH_LINE_MAX];
+	int level = so_level(s);
+
+	if (t == NULL) {
+		return false;
+	}
+	if (!tls && level >= CONF_TLS_MAY) {
+		if (s->state == SMTP_OUT_EHLO &&
+		    (s->ext & SMTP_OUT_EXT_STARTTLS)) {
+			(void)io_write(&s->io, "STARTTLS\r\n", 10);
+			io_flush(&s->io);
+			s->state = SMTP_OUT_STARTTLS;
+			so_arm(s, T_EHLO);
+			return true;
+		}
+		if (level >= CONF_TLS_ENCRYPT) {
+			so_fail_tls(s, "%s", "STARTTLS not offered, but "
+			    "smtp_tls_security_level requires TLS (no "
+			    "plaintext fallback)");
+			return true;
+		}
+	}
+	if (t->user[0] == '\0' || s->authed) {
+		return false;
+	}
+	if (!tls) {
+		so_fail_tls(s, "%s", "no TLS: SMTP AUTH credentials are never "
+		    "sent in plaintext");
+		return true;
+	}
+	if (!(s->ext & (SMTP_OUT_EXT_AUTH_PLAIN | SMTP_OUT_EXT_AUTH_LOGIN))) {
+		log_info("relay %s does not offer AUTH PLAIN or LOGIN: "
+		    "sending without AUTH", s->host);
+		return false;
+	}
+	if (s->ext & SMTP_OUT_EXT_AUTH_PLAIN) {
+		if (auth_client_plain(t->user, t->pass, line,
+		    sizeof(line) - 2) != 0) {
+			so_fail_tls(s, "%s", "credentials too long");
+			return true;
+		}
+		s->auth_step = 2;
+	} else {
+		snprintf(line, sizeof(line), "AUTH LOGIN");
+		s->auth_step = 0;
+	}
+	(void)io_printf(&s->io, "%s\r\n", line);
+	memset(line, 0, sizeof(line));
+	io_flush(&s->io);
+	s->state = SMTP_OUT_AUTH;
+	so_arm(s, T_EHLO);
+	return true;
+}
+
+/* A reply during STARTTLS or AUTH. */
+static void
+so_tls_reply(struct smtp_out_session *s)
+{
+	char b[AUTH_LINE_MAX];
+	const char *v;
+
+	if (s->state == SMTP_OUT_STARTTLS) {
+		if (s->code != 220) {
+			so_fail_tls(s, "STARTTLS refused: %s", s->text);
+			return;
+		}
+		/* RFC 3207 5: nothing the server sent before the handshake
+		 * may be read as if it came inside TLS */
+		io_rdiscard(&s->io);
+		if (so_start_tls(s) == 0) {
+			so_send_ehlo(s);
+		}
+		return;
+	}
+	if (s->code == 334 && s->auth_step < 2) {
+		v = s->auth_step == 0 ? so_tls->user : so_tls->pass;
+		if (auth_b64_encode(v, strlen(v), b, sizeof(b) - 2) < 0) {
+			so_fail_tls(s, "%s", "credentials too long");
+			return;
+		}
+		s->auth_step++;
+		(void)io_printf(&s->io, "%s\r\n", b);
+		memset(b, 0, sizeof(b));
+		io_flush(&s->io);
+		so_arm(s, T_EHLO);
+		return;
+	}
+	if (s->code != 235) {
+		so_fail_tls(s, "SMTP AUTH failed: %s", s->text);
+		return;
+	}
+	s->authed = true;
+	log_info("relay %s: authenticated as %s", s->host, so_tls->user);
+	s->greeted = true;
+	s->t_ready = ev_now();
+	so_next_msg(s);
+}
+
 static void
 so_on_reply(struct smtp_out_session *s)
 {
@@ -659,12 +871,11 @@ so_on_reply(struct smtp_out_session *s)
 			so_fail(s, s->code, s->text);
 			return;
 		}
-		s->state = SMTP_OUT_EHLO;
-		s->ext = 0;
-		s->max_size = 0;
-		(void)io_printf(&s->io, "EHLO %s\r\n", s->helo);
-		io_flush(&s->io);
-		so_arm(s, T_EHLO);
+		so_send_ehlo(s);
+		return;
+	case SMTP_OUT_STARTTLS:
+	case SMTP_OUT_AUTH:
+		so_tls_reply(s);
 		return;
 	case SMTP_OUT_EHLO:
 	case SMTP_OUT_HELO:
@@ -680,7 +891,9 @@ so_on_reply(struct smtp_out_session *s)
 			so_fail(s, s->code, s->text);
 			return;
 		}
-		/* seam: STARTTLS and AUTH go here (TLS issue) */
+		if (so_tls_step(s)) {
+			return;
+		}
 		s->greeted = true;
 		s->t_ready = ev_now();
 		so_next_msg(s);
@@ -789,6 +1002,11 @@ so_on_io(void *arg, int ev)
 		s->state = SMTP_OUT_GREETING;
 		s->t_connected = ev_now();
 		so_arm(s, T_GREETING);
+		/* RFC 8314: implicit TLS, the greeting comes inside it */
+		if (so_level(s) != CONF_TLS_NONE &&
+		    (so_tls->wrapper || s->addr.port == 465)) {
+			(void)so_start_tls(s);
+		}
 		break;
 	case IO_EV_READ:
 		so_on_input(s);
@@ -803,7 +1021,10 @@ so_on_io(void *arg, int ev)
 	case IO_EV_CLOSED:
 		/* a reply may have come with the close (421 + FIN) */
 		so_on_input(s);
-		if (s->state != SMTP_OUT_FREE) {
+		if (s->state != SMTP_OUT_FREE && tls_error(&s->io)[0] !=
+		    '\0') {
+			so_fail_tls(s, "%s", tls_error(&s->io));
+		} else if (s->state != SMTP_OUT_FREE) {
 			so_fail_io(s, s->state == SMTP_OUT_CONNECTING ?
 			    "Connection refused" : "lost connection");
 		}
@@ -825,6 +1046,8 @@ smtp_out_start(struct smtp_out_session *s, const struct net_addr *addr,
 	s->state = SMTP_OUT_FREE;
 	s->greeted = false;
 	s->closing = false;
+	s->authed = false;
+	s->auth_step = 0;
 	s->ext = 0;
 	s->max_size = 0;
 	s->cb = cb;

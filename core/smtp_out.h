@@ -42,6 +42,32 @@
 #define SMTP_OUT_EXT_ENHANCED 0x08u
 #define SMTP_OUT_EXT_STARTTLS 0x10u
 #define SMTP_OUT_EXT_AUTH 0x20u
+#define SMTP_OUT_EXT_AUTH_PLAIN 0x40u
+#define SMTP_OUT_EXT_AUTH_LOGIN 0x80u
+
+/*
+ * TLS and AUTH towards every relay (set once at start-up; the strings
+ * must outlive the sessions). level is an enum conf_tls_level: none
+ * (plaintext), may (STARTTLS if offered), encrypt (STARTTLS required,
+ * certificate not checked), verify (STARTTLS required, chain + name, or
+ * the pin). wrapper (or relay port 465): TLS from the first byte.
+ * Credentials are only ever sent inside TLS; a relay that does not
+ * offer or refuses STARTTLS when it is required, fails the handshake or
+ * the AUTH is a temporary failure (the message stays queued).
+ */
+struct smtp_out_tls {
+	uint8_t level;
+	bool level_default;	/* not configured: verify, but "may" for a
+				 * relay on a loopback address (the bytes
+				 * never leave the device) */
+	bool wrapper;
+	bool pinned;
+	uint8_t pin[32];
+	const char *user;	/* "" = no AUTH */
+	const char *pass;
+};
+
+void smtp_out_set_tls(const struct smtp_out_tls *t);
 
 /* One recipient's outcome in one attempt. */
 struct smtp_out_result {
@@ -70,6 +96,13 @@ struct smtp_out_cb {
 	 */
 	void (*closed)(void *arg, struct smtp_out_session *s, bool greeted,
 	    const char *reason);
+	/*
+	 * Optional (NULL = every pending recipient): should this pending
+	 * recipient (rcpt, len bytes, not NUL-terminated) go in this
+	 * transaction? MX delivery sends one domain per connection.
+	 */
+	bool (*want)(void *arg, struct smtp_out_session *s, unsigned idx,
+	    const char *rcpt, size_t len);
 };
 
 enum smtp_out_state {
@@ -82,7 +115,9 @@ enum smtp_out_state {
 	SMTP_OUT_TXN,		/* RSET/MAIL/RCPT/DATA replies pending */
 	SMTP_OUT_BODY,		/* streaming the message */
 	SMTP_OUT_DOT,		/* waiting for the final reply */
-	SMTP_OUT_QUIT
+	SMTP_OUT_QUIT,
+	SMTP_OUT_STARTTLS,	/* waiting for 220 to STARTTLS */
+	SMTP_OUT_AUTH		/* AUTH exchange */
 };
 
 /* Per-recipient bookkeeping of the message in flight. */
@@ -95,7 +130,12 @@ struct smtp_out_rcpt {
 struct smtp_out_session {
 	uint8_t state;
 	bool greeted;
+	bool to_mx;		/* next hop is an MX (DNS issue): TLS is
+				 * opportunistic, never AUTH; set by the
+				 * owner after smtp_out_start() */
 	bool closing;		/* 421 seen / fatal: end after reporting */
+	bool authed;		/* AUTH done (235) */
+	uint8_t auth_step;	/* AUTH LOGIN: 0 user sent next, 1 pass */
 	unsigned ext;		/* SMTP_OUT_EXT_* */
 	uint32_t max_size;	/* SIZE from EHLO, 0 = unknown */
 	const struct smtp_out_cb *cb;

@@ -14,10 +14,11 @@ run|test) ;;
 *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 
-pkgs=(build-essential make gcc python3-kconfiglib swaks)
+pkgs=(build-essential make gcc python3-kconfiglib swaks libbearssl-dev libudns-dev)
 if [ "$mode" = test ]; then
-	pkgs+=(python3-aiosmtpd curl s-nail faketime strace clang valgrind
+	pkgs+=(dnsmasq-base python3-dnslib python3-aiosmtpd curl s-nail faketime strace clang valgrind
 		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi
+		openssl testssl.sh libfaketime
 		git git-email libmailtools-perl)
 	# clang's sanitizer runtime lives in its own package on Debian 12.
 	if command -v clang >/dev/null 2>&1; then

@@ -20,6 +20,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "dnsq.h"
 #include "ev.h"
 #include "flash_file.h"
 #include "linux.h"
@@ -28,6 +29,7 @@
 #include "queue.h"
 #include "sched.h"
 #include "smtp_in.h"
+#include "tls_files.h"
 
 static struct conf main_conf;
 static struct flash main_flash;
@@ -42,6 +44,7 @@ usage(FILE *f)
 	    "usage: edgemta [-c FILE] [-f] [-v] [-d]   run the relay\n"
 	    "       edgemta [-c FILE] check            validate the config\n"
 	    "       edgemta [-c FILE] config           print every setting\n"
+	    "       edgemta [-c FILE] passwd USER   (password on stdin)\n"
 	    "       edgemta [-c FILE] queue list | show ID | flush |\n"
 	    "               delete ID|all|deferred\n"
 	    "       edgemta sendmail ... | mailq       (also as argv[0])\n"
@@ -285,6 +288,12 @@ run_daemon(struct conf *c, bool foreground)
 		fail(EX_SOFTWARE, "cannot add the commit hook");
 	}
 	setup_signals();
+	if (tls_files_setup(c, where, sizeof(where)) != 0) {
+		fail(EX_CONFIG, "%s", where);
+	}
+	if (CONFIG_DNS && dnsq_init(c) == EDGEMTA_E_INVAL) {
+		fail(EX_CONFIG, "dns_servers: cannot use %s", c->dns_servers);
+	}
 	if (smtp_in_start(c, host) != 0) {
 		fail(EX_UNAVAILABLE, "cannot open the listeners (see the log)");
 	}
@@ -319,6 +328,9 @@ run_daemon(struct conf *c, bool foreground)
 	queue_commit();
 	queue_close();
 	flash_file_close(&main_flash);
+	if (CONFIG_DNS) {
+		dnsq_shutdown();
+	}
 	ev_shutdown();
 	log_info("stopped");
 	return r == 0 ? 0 : EX_SOFTWARE;
@@ -411,12 +423,20 @@ main(int argc, char **argv)
 		if (cmd == NULL) {
 			return run_daemon(&main_conf, foreground);
 		}
+		if (tls_files_setup(&main_conf, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			return EX_CONFIG;
+		}
 		printf("config OK: %s\n", path);
 		return 0;
 	}
 	if (strcmp(cmd, "config") == 0) {
 		conf_print(&main_conf, print_line, stdout);
 		return 0;
+	}
+	if (strcmp(cmd, "passwd") == 0) {
+		return passwd_main(&main_conf, argc - optind - 1,
+		    argv + optind + 1);
 	}
 	if (strcmp(cmd, "queue") == 0) {
 		return admin_queue_main(&main_conf, argc - optind - 1,
