@@ -22,21 +22,6 @@ is_alpha(int c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int
-hex_val(int c)
-{
-	if (is_digit(c)) {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 /*
  * Dotted quad at s[0..n) into out[4]. Leading zeros are refused ("010"
  * is octal to some parsers and decimal to others: ambiguity is a trick).
@@ -97,7 +82,7 @@ parse_v6(const char *s, size_t n, uint8_t *out)
 		if (nw >= 8) {
 			return false;
 		}
-		while (i < n && (h = hex_val(s[i])) >= 0 && digits < 5) {
+		while (i < n && (h = hex_digit_val(s[i])) >= 0 && digits < 5) {
 			v = (v << 4) | (unsigned)h;
 			digits++;
 			i++;

@@ -41,6 +41,9 @@ enum edgemta_err {
 /* A short human-readable text for an edgemta_err. Never NULL. */
 const char *edgemta_strerror(int err);
 
+/* Value of the hex digit c (either case), or -1. */
+int hex_digit_val(int c);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -41,21 +41,6 @@ passwd_pbkdf2(const void *pw, size_t pwlen, const uint8_t *salt,
 	memset(&kc, 0, sizeof(kc));
 }
 
-static int
-passwd_hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 /* Hex s[0..n) into out (at most max bytes); byte count or -1. */
 static int
 passwd_unhex(const char *s, size_t n, uint8_t *out, size_t max)
@@ -66,7 +51,7 @@ passwd_unhex(const char *s, size_t n, uint8_t *out, size_t max)
 		return -1;
 	}
 	for (i = 0; i < n / 2; i++) {
-		int hi = passwd_hexval(s[2 * i]), lo = passwd_hexval(s[2 * i +
+		int hi = hex_digit_val(s[2 * i]), lo = hex_digit_val(s[2 * i +
 		    1]);
 
 		if (hi < 0 || lo < 0) {

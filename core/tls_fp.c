@@ -4,21 +4,6 @@
  */
 #include "tls.h"
 
-static int
-tls_hex(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 int
 tls_parse_fingerprint(const char *s, uint8_t out[32])
 {
@@ -31,8 +16,8 @@ tls_parse_fingerprint(const char *s, uint8_t out[32])
 			s++;
 			continue;
 		}
-		hi = tls_hex(s[0]);
-		lo = hi < 0 ? -1 : tls_hex(s[1]);
+		hi = hex_digit_val(s[0]);
+		lo = hi < 0 ? -1 : hex_digit_val(s[1]);
 		if (lo < 0 || n >= 32) {
 			return EDGEMTA_E_INVAL;
 		}

@@ -39,3 +39,18 @@ edgemta_strerror(int err)
 		return "unknown error";
 	}
 }
+
+int
+hex_digit_val(int c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
