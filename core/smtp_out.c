@@ -776,8 +776,8 @@ so_tls_step(struct smtp_out_session *s)
 			return true;
 		}
 	}
-	if (t->user[0] == '\0' || s->authed) {
-		return false;
+	if (t->user[0] == '\0' || s->authed || s->to_mx) {
+		return false;	/* credentials are for the relayhost only */
 	}
 	if (!tls) {
 		so_fail_tls(s, "%s", "no TLS: SMTP AUTH credentials are never "

@@ -383,6 +383,18 @@ class DnsTest(RelayTest):
         self.submit(r, ["carol@amx.test"])
         self.wait_delivered("127.0.0.5", "carol@amx.test", r)
 
+    def test_no_credentials_to_mx(self):
+        """Relay credentials are for the relayhost: MX delivery never
+        sends AUTH, and does not need TLS because of them."""
+        self.sink("127.0.0.5")
+        r = self.mx_relay(extra="smtp_sasl_username = relayuser\n"
+                          "smtp_sasl_password = secret\n")
+        self.submit(r, ["dave@amx.test"])
+        self.wait_delivered("127.0.0.5", "dave@amx.test", r)
+        for d in self.sinks["127.0.0.5"].dumps():
+            self.assertNotIn(b"secret", d)
+            self.assertNotIn(b"relayuser", d)
+
     def test_domains_grouped_per_destination(self):
         self.sink("127.0.0.2")
         self.sink("127.0.0.5")
