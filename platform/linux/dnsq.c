@@ -515,24 +515,25 @@ dq_on_mx(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *data)
 
 /* ---- PTR with forward confirmation ---- */
 
+/*
+ * A forward answer for the PTR name: confirmed when one of its n
+ * addresses (alen bytes each, at addrs) is the client's. rr is freed.
+ */
 static void
-dq_on_fwd4(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *data)
+dq_fwd_done(struct dnsq_req *r, void *rr, const void *addrs, int n,
+    size_t alen)
 {
-	struct dnsq_req *r = data;
+	const uint8_t *a = addrs;
 	int i;
 
-	(void)ctx;
 	r->q = NULL;
 	r->status = DNSQ_PERM;
-	if (rr != NULL) {
-		for (i = 0; i < rr->dnsa4_nrr; i++) {
-			if (memcmp(&rr->dnsa4_addr[i], r->ptr_addr.ip, 4) ==
-			    0) {
-				r->status = DNSQ_OK;
-			}
+	for (i = 0; rr != NULL && i < n; i++) {
+		if (memcmp(a + (size_t)i * alen, r->ptr_addr.ip, alen) == 0) {
+			r->status = DNSQ_OK;
 		}
-		free(rr);
 	}
+	free(rr);
 	if (r->status != DNSQ_OK) {
 		r->name[0] = '\0';
 	}
@@ -540,27 +541,19 @@ dq_on_fwd4(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *data)
 }
 
 static void
+dq_on_fwd4(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *data)
+{
+	(void)ctx;
+	dq_fwd_done(data, rr, rr != NULL ? (void *)rr->dnsa4_addr : NULL,
+	    rr != NULL ? rr->dnsa4_nrr : 0, 4);
+}
+
+static void
 dq_on_fwd6(struct dns_ctx *ctx, struct dns_rr_a6 *rr, void *data)
 {
-	struct dnsq_req *r = data;
-	int i;
-
 	(void)ctx;
-	r->q = NULL;
-	r->status = DNSQ_PERM;
-	if (rr != NULL) {
-		for (i = 0; i < rr->dnsa6_nrr; i++) {
-			if (memcmp(&rr->dnsa6_addr[i], r->ptr_addr.ip, 16) ==
-			    0) {
-				r->status = DNSQ_OK;
-			}
-		}
-		free(rr);
-	}
-	if (r->status != DNSQ_OK) {
-		r->name[0] = '\0';
-	}
-	dq_finish(r);
+	dq_fwd_done(data, rr, rr != NULL ? (void *)rr->dnsa6_addr : NULL,
+	    rr != NULL ? rr->dnsa6_nrr : 0, 16);
 }
 
 /* Letters, digits, '-', '_' and '.' only: it goes into a header. */
