@@ -111,8 +111,10 @@ class Handler:
             self.st.write(name + ".dropped", envelope.original_content)
             server.transport.abort()
             return "250 2.0.0 never seen by the client"
-        self.st.write(name + ".env", json.dumps(env).encode())
+        # the message first: its .env (what readers look for) marks it
+        # complete
         self.st.write(name, envelope.original_content)
+        self.st.write(name + ".env", json.dumps(env).encode())
         return "250 2.0.0 Ok: stored as %s" % name
 
 
