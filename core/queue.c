@@ -60,6 +60,19 @@
  * of the reserve is left and are otherwise kept in RAM or skipped, so a
  * message deferred forever cannot eat the reserve either. Nothing queued
  * is ever dropped to make room; the writer gets EDGEMTA_E_FULL instead.
+ *
+ * Erasing: reclaim frees the tail block without touching it (STALE); the
+ * head erases a block when it takes it. On a file the erase and the new
+ * records then reach the disk in one write, and reclaim needs no sync.
+ * A stale block still holds valid records, so two rules keep recovery
+ * right: stale blocks are erased oldest first (every record that came
+ * after a stale block is still there, so its finished messages stay
+ * finished), and a stale block is not erased before a copy made from it
+ * is durable, nor while no other durable block header would remain.
+ *
+ * Durability: a seal is synced by the next queue_commit() (group commit,
+ * before the 250). Delivery results need no sync of their own: they ride
+ * on the next commit or queue_sync_results() (queue.h).
  */
 #include <string.h>
 
@@ -73,14 +86,30 @@ struct q_state q;
 uint32_t
 q_avail(void)
 {
-	uint32_t b, n = 0;
+	return q.nblk - q.nused;
+}
 
-	for (b = 0; b < q.nblk; b++) {
-		if (q.blk[b].state != QB_USED) {
-			n++;
-		}
+/*
+ * Change block b's state, keeping the count of used blocks and the tail:
+ * blocks are taken with ever higher seqs and only the tail is ever freed,
+ * so the next tail is nearly always the next block in ring order.
+ */
+void
+q_blk_set(uint32_t b, uint8_t state)
+{
+	uint32_t n = (b + 1) % q.nblk;
+
+	if (state == QB_USED && q.nused == 0) {
+		q.tail = b;
+		q.tail_ok = true;
+	} else if (state != QB_USED && q.blk[b].state == QB_USED &&
+	    q.tail_ok && b == q.tail) {
+		q.tail = n;
+		q.tail_ok = q.blk[n].state == QB_USED &&
+		    q.blk[n].seq == q.blk[b].seq + 1;
 	}
-	return n;
+	q.nused += (state == QB_USED) - (q.blk[b].state == QB_USED);
+	q.blk[b].state = state;
 }
 
 /* Used block with the smallest seq, or -1. */
@@ -90,12 +119,20 @@ q_tail(void)
 	uint32_t b;
 	int t = -1;
 
+	if (q.nused == 0) {
+		return -1;
+	}
+	if (q.tail_ok) {
+		return (int)q.tail;
+	}
 	for (b = 0; b < q.nblk; b++) {
 		if (q.blk[b].state == QB_USED && (t < 0 ||
 		    q.blk[b].seq < q.blk[t].seq)) {
 			t = (int)b;
 		}
 	}
+	q.tail = (uint32_t)t;
+	q.tail_ok = true;
 	return t;
 }
 
@@ -162,10 +199,10 @@ q_erase(uint32_t b)
 	q.blk[b].erases++;
 	q.unsynced = true;
 	if (r != 0) {
-		q.blk[b].state = QB_DIRTY;
+		q_blk_set(b, QB_DIRTY);
 		return q_fail(r);
 	}
-	q.blk[b].state = QB_FREE;
+	q_blk_set(b, QB_FREE);
 	return 0;
 }
 
@@ -179,9 +216,9 @@ q_sync(void)
 		return q_fail(r);
 	}
 	q.unsynced = false;
-	if (q.have_head && q.wpage > 0) {
-		q.head_synced = true;
-	}
+	q.results = false;
+	q.copied = false;
+	q.fresh = 0;
 	return 0;
 }
 
@@ -300,11 +337,39 @@ q_cls_floor(int cls)
 	return keep;
 }
 
-/* Move the head to the next free block in ring order. */
+/*
+ * The block the head takes next: the next one in ring order that is not
+ * used, unless a stale block older than it exists (possible when ring and
+ * seq order differ, after recovery): then the oldest stale one, so that
+ * a stale block never outlives one that came after it in the log.
+ */
+static uint32_t
+q_next_block(void)
+{
+	uint32_t b = q.head, i;
+
+	for (i = 0; i < q.nblk; i++) {
+		b = (b + 1) % q.nblk;
+		if (q.blk[b].state != QB_USED) {
+			break;
+		}
+	}
+	if (q.blk[b].state != QB_STALE) {
+		return b;
+	}
+	for (i = 0; i < q.nblk; i++) {
+		if (q.blk[i].state == QB_STALE && q.blk[i].seq < q.blk[b].seq) {
+			b = i;
+		}
+	}
+	return b;
+}
+
+/* Move the head to the next free block. */
 static int
 q_new_block(int cls)
 {
-	uint32_t avail = q_avail(), b, i;
+	uint32_t avail = q_avail(), b;
 	uint8_t h[QB_HDR];
 	int r;
 
@@ -317,14 +382,16 @@ q_new_block(int cls)
 			return r;
 		}
 	}
-	b = q.head;
-	for (i = 0; i < q.nblk; i++) {
-		b = (b + 1) % q.nblk;
-		if (q.blk[b].state != QB_USED) {
-			break;
+	b = q_next_block();
+	if (q.blk[b].state == QB_STALE && (q.copied || q.nused <= q.fresh) &&
+	    q.unsynced) {
+		/* the old copy of a message, or the last durable header */
+		r = q_sync();
+		if (r != 0) {
+			return r;
 		}
 	}
-	if (q.blk[b].state == QB_DIRTY) {
+	if (q.blk[b].state == QB_DIRTY || q.blk[b].state == QB_STALE) {
 		r = q_erase(b);
 		if (r != 0) {
 			return r;
@@ -332,8 +399,8 @@ q_new_block(int cls)
 	}
 	q.head = b;
 	q.have_head = true;
-	q.head_synced = false;
-	q.blk[b].state = QB_USED;
+	q.fresh++;
+	q_blk_set(b, QB_USED);
 	q.blk[b].seq = q.next_seq++;
 	memcpy(h, "EMQ", 3);
 	h[3] = Q_VERSION;
@@ -428,9 +495,17 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 	r = q_append1(type, flags, id, p1, n1, p2, n2, cls, blk, off);
 	if (r == 0) {
 		q.wpending = true;
-		/* the rest only matters once its message is sealed */
-		if (type == QR_COMMIT || type >= QR_DONE) {
+		/*
+		 * A seal is made durable at the next commit; results (DONE,
+		 * DEFER, DELETE) ride along with it or with
+		 * queue_sync_results(): losing one means a delivery again.
+		 * The rest only matters once its message is sealed.
+		 */
+		if (type == QR_COMMIT) {
 			q.wdurable = true;
+			q.copied |= (flags & QR_F_COPY) != 0;
+		} else if (type >= QR_DONE && type != QR_BOOT) {
+			q.results = true;
 		}
 	}
 	return r;
@@ -440,10 +515,13 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
  * Read the record at (b, off) into buf (header then payload). Returns its
  * type, Q_PAD (erased byte: *next is the next page), Q_EOB (end of the
  * block) or EDGEMTA_E_CORRUPT / EDGEMTA_E_IO. *next is where the next
- * record starts.
+ * record starts. A reader passes its message's id: a record of another
+ * message is then skipped unchecked (only its header is read; a bad one
+ * still fails this message's own checks down the line).
  */
 int
-q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next)
+q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
+    uint32_t id)
 {
 	uint32_t base = b * q.bsize, len, crc;
 	int r;
@@ -464,6 +542,10 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next)
 	if (buf[0] == 0 || buf[0] > QR_MAXTYPE ||
 	    len > CONFIG_QUEUE_REC_MAX || off + QR_HDR + len > q.bsize) {
 		return EDGEMTA_E_CORRUPT;
+	}
+	if (id != 0 && get_le32(buf + 4) != id) {
+		*next = off + QR_HDR + len;
+		return buf[0];
 	}
 	r = q_read(base + off + QR_HDR, buf + QR_HDR, len);
 	if (r != 0) {
@@ -759,6 +841,27 @@ queue_commit(void)
 	}
 }
 
+bool
+queue_results_pending(void)
+{
+	return q.open && q.results;
+}
+
+int
+queue_sync_results(void)
+{
+	int r;
+
+	if (!q.open || !q.results || q.err != 0) {
+		return q.err;
+	}
+	r = q_flush();
+	if (r == 0 && q.unsynced) {
+		r = q_sync();
+	}
+	return r;
+}
+
 void
 queue_close(void)
 {
@@ -767,6 +870,7 @@ queue_close(void)
 	}
 	if (!(q.flags & QUEUE_O_RDONLY)) {
 		queue_commit();
+		(void)queue_sync_results();
 	}
 	q.open = false;
 }

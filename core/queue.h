@@ -148,6 +148,18 @@ void queue_msg_abort(struct queue_writer *w);
  */
 void queue_commit(void);
 
+/*
+ * Delivery results (queue_rcpt_done, queue_msg_defer, queue_msg_delete)
+ * need no sync of their own: they become durable with the next commit,
+ * or when the caller asks. A result lost in a power cut means one more
+ * delivery of the message (at least once, never lost). The event loop
+ * calls queue_sync_results() shortly after results became pending
+ * (queue_results_pending()); an admin command calls it at once.
+ * Returns 0 or the sticky error.
+ */
+bool queue_results_pending(void);
+int queue_sync_results(void);
+
 /* ---- the index ---- */
 
 /* Number of live (sealed, not fully delivered/deleted) messages. */
@@ -205,7 +217,7 @@ int queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 /*
  * Record the final state of recipient idx (SENT or FAILED). When no
  * recipient is pending any more the message is dead and its space can be
- * reclaimed. Durable at the next queue_commit().
+ * reclaimed. Durable at the next queue_commit() or queue_sync_results().
  */
 int queue_rcpt_done(uint32_t id, unsigned idx, enum queue_rcpt_state st);
 

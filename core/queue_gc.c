@@ -1,13 +1,12 @@
 /*
- * queue_gc.c - reclaiming flash: erase the tail (oldest) block once no
+ * queue_gc.c - reclaiming flash: free the tail (oldest) block once no
  * live or unfinished message starts in it, and copy forward the live
  * messages that hold the tail when free blocks run low, so that one
  * undeliverable message never stops the ring.
  *
- * Only the tail is ever erased: a delivery result (DONE, DELETE) is
- * always written after the message it is about, so erasing in sequence
- * order never brings a finished message back. A copy is made durable
- * (flush + sync) before the block holding the old copy is erased.
+ * Only the tail is ever freed, and a freed block keeps its content until
+ * the head takes it again and erases it (queue.c, "Erasing"). A copy is
+ * made durable before the block holding the old copy is erased.
  */
 #include <string.h>
 
@@ -160,16 +159,8 @@ queue_reclaim(void)
 			return;
 		}
 		if (m == NULL) {
-			/* nothing starts in the tail: make durable, erase */
-			if (q_flush() != 0) {
-				return;
-			}
-			if (q.unsynced && q_sync() != 0) {
-				return;
-			}
-			if (!q.head_synced || q_erase((uint32_t)t) != 0) {
-				return;
-			}
+			/* nothing starts in the tail: free, erase when taken */
+			q_blk_set((uint32_t)t, QB_STALE);
 			continue;
 		}
 		/*
@@ -189,7 +180,8 @@ queue_reclaim(void)
 		    (live + m->rec_bytes) * 4 > used * 3) {
 			return;
 		}
-		if (q_copy_forward(m) != 0) {
+		/* readers read flash: program the copy's last page */
+		if (q_copy_forward(m) != 0 || q_flush() != 0) {
 			return;
 		}
 		copied = true;

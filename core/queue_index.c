@@ -297,13 +297,23 @@ queue_reader_open(struct queue_reader *r, uint32_t id)
 	return 0;
 }
 
+/* The block holding seq; readers walk the ring: try the last answer. */
 static int
 q_blk_of_seq(uint32_t seq)
 {
-	uint32_t b;
+	static uint32_t hint;
+	uint32_t b, i;
 
+	for (i = 0; i < 2; i++) {
+		b = (hint + i) % q.nblk;
+		if (q.blk[b].state == QB_USED && q.blk[b].seq == seq) {
+			hint = b;
+			return (int)b;
+		}
+	}
 	for (b = 0; b < q.nblk; b++) {
 		if (q.blk[b].state == QB_USED && q.blk[b].seq == seq) {
+			hint = b;
 			return (int)b;
 		}
 	}
@@ -331,7 +341,7 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 		if (b < 0) {
 			return EDGEMTA_E_AGAIN;
 		}
-		t = q_rec_read((uint32_t)b, r->pos_off, r->buf, &next);
+		t = q_rec_read((uint32_t)b, r->pos_off, r->buf, &next, r->id);
 		if (t < 0) {
 			return t;
 		}
@@ -473,7 +483,7 @@ queue_msg_reason(uint32_t id, char *buf, size_t len)
 			return t;
 		}
 	}
-	t = q_rec_read(m->dblk, m->doff, q.scratch, &next);
+	t = q_rec_read(m->dblk, m->doff, q.scratch, &next, 0);
 	if (t == EDGEMTA_E_IO) {
 		return t;
 	}

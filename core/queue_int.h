@@ -23,7 +23,12 @@ enum {
 #define Q_PAD 0x100		/* 0xFF: skip to the next page */
 #define Q_EOB 0x101		/* end of block */
 
-enum { QB_FREE = 0, QB_DIRTY, QB_USED };
+/*
+ * Block states: FREE reads as erased; DIRTY holds garbage (erase before
+ * use); STALE was freed by reclaim and still holds its old records under
+ * a valid header (erase before use: see "Erasing" in queue.c).
+ */
+enum { QB_FREE = 0, QB_DIRTY, QB_STALE, QB_USED };
 
 struct q_block {
 	uint32_t seq;
@@ -79,14 +84,19 @@ struct q_state {
 	int err;		/* sticky I/O error: reopen to recover */
 	uint32_t nblk, bsize, psize;
 	struct q_block blk[CONFIG_QUEUE_MAX_BLOCKS];
+	uint32_t nused;		/* blocks in state QB_USED */
+	uint32_t tail;		/* the used block with the lowest seq */
+	bool tail_ok;		/* tail is known (else q_tail() searches) */
+	uint32_t fresh;		/* blocks taken since the last sync */
 	bool have_head;
 	uint32_t head;		/* block being written */
 	uint32_t next_seq;
 	uint32_t wpage, wfill;	/* buffer = page at wpage in head */
 	bool wpending;		/* buffer holds records not on flash */
-	bool wdurable;		/* a seal or result waits for commit */
+	bool wdurable;		/* a seal waits for commit */
+	bool results;		/* results written since the last sync */
+	bool copied;		/* a copy written since the last sync */
 	bool unsynced;		/* programmed or erased since last sync */
-	bool head_synced;	/* head's first page is durable */
 	bool need_boot;		/* first append writes a BOOT record */
 	uint8_t wbuf[CONFIG_QUEUE_PAGE_SIZE];
 	uint32_t next_id;
@@ -108,7 +118,8 @@ extern struct q_state q;
 
 /* queue.c */
 int q_read(uint32_t off, void *buf, uint32_t len);
-int q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next);
+int q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
+    uint32_t id);
 int q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
     size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
     uint32_t *off);
@@ -119,6 +130,7 @@ uint32_t q_blocks_for(uint32_t bytes);
 uint32_t q_need_blocks(const struct q_msg *m);
 uint32_t q_keep_blocks(void);
 int q_erase(uint32_t b);
+void q_blk_set(uint32_t b, uint8_t state);
 uint32_t q_avail(void);
 int q_tail(void);
 struct q_msg *q_find(uint32_t id);

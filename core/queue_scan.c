@@ -275,7 +275,7 @@ scan_block(uint32_t b, uint32_t *end)
 
 	*end = QB_HDR;
 	for (;;) {
-		t = q_rec_read(b, off, q.scratch, &next);
+		t = q_rec_read(b, off, q.scratch, &next, 0);
 		if (t == Q_EOB) {
 			return 0;
 		}
@@ -351,6 +351,7 @@ scan_headers(uint32_t *nused, uint32_t *ndirty)
 			}
 		}
 	}
+	q.nused = *nused;
 	return 0;
 }
 
@@ -422,7 +423,6 @@ queue_open(struct flash *fl, unsigned flags)
 		end = MAX(end, used_end);
 		q.head = b;
 		q.have_head = true;
-		q.head_synced = true;
 		q.next_seq = q.blk[b].seq + 1;
 		q.wpage = MIN((end + q.psize - 1) / q.psize * q.psize, q.bsize);
 	}

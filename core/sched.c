@@ -1563,6 +1563,7 @@ sched_admin(const char *cmd, char *reply, size_t len)
 	if (sched_word(&s, "ALL") || (d.deferred_only =
 	    sched_word(&s, "DEFERRED"))) {
 		(void)queue_foreach(sched_del_one, &d);
+		log_info("admin: %u messages deleted", d.n);
 	} else {
 		if (queue_id_parse(s, &id) < 0) {
 			snprintf(reply, len, "bad queue id: %s", s);
@@ -1574,10 +1575,13 @@ sched_admin(const char *cmd, char *reply, size_t len)
 			return EDGEMTA_E_NOENT;
 		}
 		log_info("%s: removed", queue_id_str(id, ids));
-		snprintf(reply, len, "1 message deleted");
-		return 0;
+		d.n = 1;
 	}
-	log_info("admin: %u messages deleted", d.n);
+	/* what the admin was told is on flash, and `queue list` sees it */
+	if (queue_sync_results() != 0) {
+		snprintf(reply, len, "queue write error: deletion not durable");
+		return EDGEMTA_E_IO;
+	}
 	snprintf(reply, len, "%u message%s deleted", d.n, d.n == 1 ? "" : "s");
 	return 0;
 }

@@ -218,6 +218,20 @@ setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Delivery results wait this long for a commit to ride on (queue.h). */
+#define MAIN_RESULTS_MS 500
+
+static struct ev_timer main_results_timer;
+
+static void
+on_results_timer(void *arg)
+{
+	(void)arg;
+	if (queue_sync_results() != 0) {
+		log_err("queue: cannot make delivery results durable");
+	}
+}
+
 /* Before-sleep hook: group commit first, then bounded reclaim work. */
 static void
 commit_hook(void *arg)
@@ -225,6 +239,10 @@ commit_hook(void *arg)
 	(void)arg;
 	queue_commit();
 	queue_reclaim();
+	if (queue_results_pending() && !main_results_timer.armed) {
+		ev_timer_start(&main_results_timer, MAIN_RESULTS_MS,
+		    on_results_timer, NULL);
+	}
 }
 
 /* "127.0.0.1:25 (smtp), [::1]:587 (submission), /run/edgemta.sock" */

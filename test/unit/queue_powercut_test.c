@@ -356,7 +356,7 @@ test_every_cut(void)
 		acked += msgs[k].acked;
 	}
 	CHECK_EQ(acked, NM);
-	CHECK(erases > NBLK);	/* the ring wrapped */
+	CHECK(erases > NBLK / 2);	/* the ring wrapped: blocks taken again */
 	CHECK_EQ(sim.violations, 0);
 	CHECK(check_recovery(0));
 	flash_sim_free(&sim);

@@ -323,6 +323,65 @@ test_results_survive(void)
 	CHECK(same_msg(a, "a@x", 3, d, sizeof(d)));
 }
 
+/*
+ * Delivery results need no sync of their own; reclaim frees blocks
+ * without erasing them, and stale blocks found by recovery bring back
+ * nothing that was finished durably.
+ */
+static void
+test_lazy_results(void)
+{
+	struct queue_stats st;
+	uint8_t d[3000];
+	uint32_t id[10], x;
+	uint64_t syncs, erases;
+	int i;
+
+	sim_fresh(16);
+	fill(d, sizeof(d), 5);
+	for (i = 0; i < 10; i++) {
+		id[i] = put_msg("a@x", 1, d, sizeof(d));
+		CHECK(id[i] != 0);
+	}
+	syncs = sim.syncs;
+	erases = sim.erases;
+	for (i = 0; i < 10; i++) {
+		CHECK_EQ(queue_rcpt_done(id[i], 0, QUEUE_RCPT_SENT), 0);
+	}
+	CHECK(queue_results_pending());
+	queue_commit();		/* nothing sealed: no sync */
+	queue_reclaim();	/* frees blocks, erases none */
+	CHECK_EQ(sim.syncs, syncs);
+	CHECK_EQ(sim.erases, erases);
+	queue_stats(&st);
+	CHECK(st.free_blocks >= 14);
+	CHECK_EQ(queue_sync_results(), 0);
+	CHECK_EQ(sim.syncs, syncs + 1);
+	CHECK(!queue_results_pending());
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), 0);	/* stale blocks hold finished mail */
+	/* wrap the ring several times: stale blocks are erased when taken */
+	for (i = 0; i < 60; i++) {
+		x = put_msg("b@x", 1, d, sizeof(d));
+		CHECK(x != 0);
+		CHECK_EQ(queue_rcpt_done(x, 0, QUEUE_RCPT_SENT), 0);
+		queue_reclaim();
+	}
+	CHECK(sim.erases > erases + 16);
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), 0);
+	/* a result lost in a power cut: the message is delivered again */
+	x = put_msg("c@x", 1, d, sizeof(d));
+	CHECK_EQ(queue_rcpt_done(x, 0, QUEUE_RCPT_SENT), 0);
+	CHECK_EQ(queue_count(), 0);
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);	/* no close: RAM is lost */
+	CHECK_EQ(queue_count(), 1);
+	CHECK(same_msg(x, "c@x", 1, d, sizeof(d)));
+	CHECK_EQ(sim.violations, 0);
+}
+
 static uint32_t ids_seen[64];
 static int nseen;
 
@@ -858,6 +917,7 @@ main(void)
 	RUN(test_group_commit);
 	RUN(test_unsealed_invisible);
 	RUN(test_results_survive);
+	RUN(test_lazy_results);
 	RUN(test_capacity);
 	RUN(test_index_full);
 	RUN(test_reclaim_wrap);
