@@ -19,6 +19,8 @@
  * bare CR, i.e. never, because the message is then refused). So output
  * never outruns input and decoding in place is safe.
  */
+#include <string.h>
+
 #include "smtp_data.h"
 
 enum {
@@ -81,11 +83,48 @@ smtp_data_text(struct smtp_data *d, uint8_t c, uint8_t *out, size_t *n)
 	smtp_data_emit(d, c, out, n);
 }
 
+/*
+ * Inside a line: take the run of plain octets (no CR, LF or NUL) at in
+ * at once, exactly as smtp_data_emit() would one by one (the same output
+ * up to the first octet over a limit, the same error). Returns its length.
+ */
+static size_t
+smtp_data_run(struct smtp_data *d, const uint8_t *in, size_t len,
+    uint8_t *out, size_t *n)
+{
+	size_t k = 0, ok;
+	uint8_t e = SMTP_DATA_OK;
+
+	while (k < len && in[k] != '\r' && in[k] != '\n' && in[k] != '\0') {
+		k++;
+	}
+	ok = k;
+	if (d->line_len + ok > SMTP_DATA_LINE_MAX) {
+		ok = d->line_len >= SMTP_DATA_LINE_MAX ? 0 :
+		    SMTP_DATA_LINE_MAX - d->line_len;
+		e = SMTP_DATA_E_LINE;
+	}
+	if (d->limit != 0 && d->size + ok > d->limit) {
+		ok = d->size >= d->limit ? 0 : (size_t)(d->limit - d->size);
+		e = SMTP_DATA_E_SIZE;
+	}
+	if (d->err == SMTP_DATA_OK) {
+		memmove(out + *n, in, ok);
+		*n += ok;
+	}
+	if (e != SMTP_DATA_OK) {
+		smtp_data_fail(d, e);
+	}
+	d->size += k;
+	d->line_len += (uint32_t)k;
+	return k;
+}
+
 size_t
 smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t len,
     uint8_t *out, size_t *outlen)
 {
-	size_t i, n = 0;
+	size_t i, k, n = 0;
 
 	for (i = 0; i < len && !d->done; i++) {
 		uint8_t c = in[i];
@@ -128,7 +167,12 @@ smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t len,
 			}
 			break;
 		default:
-			smtp_data_text(d, c, out, &n);
+			k = smtp_data_run(d, in + i, len - i, out, &n);
+			if (k > 0) {
+				i += k - 1;
+			} else {
+				smtp_data_text(d, c, out, &n);
+			}
 			break;
 		}
 	}

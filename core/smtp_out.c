@@ -417,14 +417,23 @@ so_body_pump(struct smtp_out_session *s)
 		}
 		w = io_wspace(&s->io, &room);
 		while (n + 2 <= room && s->chunk_len > 0) {
-			uint8_t ch = *s->chunk++;
+			/* a line (or what fits) at a time, dot-stuffed */
+			const uint8_t *nl;
+			size_t k;
 
-			s->chunk_len--;
-			if (s->bol && ch == '.') {
+			if (s->bol && *s->chunk == '.') {
 				w[n++] = '.';
 			}
-			w[n++] = ch;
-			s->bol = ch == '\n';
+			k = MIN(s->chunk_len, room - n);
+			nl = memchr(s->chunk, '\n', k);
+			if (nl != NULL) {
+				k = (size_t)(nl - s->chunk) + 1;
+			}
+			memcpy(w + n, s->chunk, k);
+			n += k;
+			s->chunk += k;
+			s->chunk_len -= k;
+			s->bol = nl != NULL;
 		}
 		io_wcommit(&s->io, n);
 	}
