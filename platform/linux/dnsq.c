@@ -342,16 +342,19 @@ dq_add_addr(struct dnsq_req *r, int family, const void *ip)
 	d->host = r->host_i;
 }
 
+/* An A or AAAA answer: n addresses of len bytes each (rr NULL: none). */
 static void
-dq_on_a4(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *data)
+dq_on_addrs(struct dns_ctx *ctx, void *rr, int family, const void *addrs,
+    int n, size_t len, void *data)
 {
 	struct dnsq_req *r = data;
 	int i, st = dns_status(ctx);
 
 	r->q = NULL;
 	if (rr != NULL) {
-		for (i = 0; i < rr->dnsa4_nrr && !r->self_cut; i++) {
-			dq_add_addr(r, NET_INET4, &rr->dnsa4_addr[i]);
+		for (i = 0; i < n && !r->self_cut; i++) {
+			dq_add_addr(r, family,
+			    (const unsigned char *)addrs + (size_t)i * len);
 		}
 		free(rr);
 	} else if (st != DNS_E_NXDOMAIN && st != DNS_E_NODATA) {
@@ -362,22 +365,17 @@ dq_on_a4(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *data)
 }
 
 static void
+dq_on_a4(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *data)
+{
+	dq_on_addrs(ctx, rr, NET_INET4, rr ? rr->dnsa4_addr : NULL,
+	    rr ? rr->dnsa4_nrr : 0, sizeof(rr->dnsa4_addr[0]), data);
+}
+
+static void
 dq_on_a6(struct dns_ctx *ctx, struct dns_rr_a6 *rr, void *data)
 {
-	struct dnsq_req *r = data;
-	int i, st = dns_status(ctx);
-
-	r->q = NULL;
-	if (rr != NULL) {
-		for (i = 0; i < rr->dnsa6_nrr && !r->self_cut; i++) {
-			dq_add_addr(r, NET_INET6, &rr->dnsa6_addr[i]);
-		}
-		free(rr);
-	} else if (st != DNS_E_NXDOMAIN && st != DNS_E_NODATA) {
-		r->temp_seen = true;
-	}
-	r->step++;
-	dq_step(r);
+	dq_on_addrs(ctx, rr, NET_INET6, rr ? rr->dnsa6_addr : NULL,
+	    rr ? rr->dnsa6_nrr : 0, sizeof(rr->dnsa6_addr[0]), data);
 }
 
 /* All hosts looked up: set the outcome of a HOST or MX request. */
