@@ -49,13 +49,19 @@ static bool ev_now_fresh;
 static uint32_t ev_turn;
 static bool ev_stopping;
 static bool ev_inited;
+static bool ev_used;		/* ev_fds written since the process began */
 
 int
 ev_init(void)
 {
 	int r;
 
-	memset(ev_fds, 0, sizeof(ev_fds));
+	/* Static storage starts zeroed: clearing it again would make every
+	 * page of the table resident. Only a re-init (tests) clears. */
+	if (ev_used) {
+		memset(ev_fds, 0, sizeof(ev_fds));
+	}
+	ev_used = true;
 	ev_nhooks = 0;
 	ev_timers = NULL;
 	ev_due = NULL;
@@ -89,7 +95,6 @@ ev_shutdown(void)
 		plat_poll_shutdown();
 	}
 	ev_inited = false;
-	memset(ev_fds, 0, sizeof(ev_fds));
 	ev_forget_list(ev_timers);
 	ev_forget_list(ev_due);
 	ev_timers = NULL;

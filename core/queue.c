@@ -196,7 +196,7 @@ q_erase(uint32_t b)
 	int r = flash_erase(q.fl, b);
 
 	q_rc_update(b * q.bsize, NULL, q.bsize);
-	q.blk[b].erases++;
+	q.blk[b].erases += q.blk[b].erases < Q_ERASES_MAX;
 	q.unsynced = true;
 	if (r != 0) {
 		q_blk_set(b, QB_DIRTY);
@@ -632,7 +632,8 @@ queue_msg_begin(struct queue_writer *w, const char *sender,
 	if (q_need(size_hint) > q_room()) {
 		queue_reclaim();
 	}
-	if (q_need(size_hint) > q_room() || q.nfree == 0) {
+	if (q_need(size_hint) > q_room() ||
+	    (q.nfree == 0 && q.nhigh == CONFIG_QUEUE_MAX_MSGS)) {
 		return w->err = EDGEMTA_E_FULL;
 	}
 	if (q.next_id == 0 || q.next_id == 0xffffffffu) {

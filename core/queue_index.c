@@ -130,10 +130,13 @@ q_slot_alloc(uint32_t id)
 	uint32_t s, p;
 	struct q_msg *m;
 
-	if (q.nfree == 0) {
+	if (q.nfree > 0) {
+		s = q.freel[--q.nfree];
+	} else if (q.nhigh < CONFIG_QUEUE_MAX_MSGS) {
+		s = q.nhigh++;	/* slots above the mark were never touched */
+	} else {
 		return NULL;
 	}
-	s = q.freel[--q.nfree];
 	m = &q.msg[s];
 	memset(m, 0, sizeof(*m));
 	m->e.id = id;

@@ -30,11 +30,13 @@ enum {
  */
 enum { QB_FREE = 0, QB_DIRTY, QB_STALE, QB_USED };
 
+/* 8 bytes per block: the erase count saturates at Q_ERASES_MAX in RAM. */
 struct q_block {
 	uint32_t seq;
-	uint32_t erases;
-	uint8_t state;
+	uint32_t erases : 24;
+	uint32_t state : 8;
 };
+#define Q_ERASES_MAX 0xffffffu
 
 /* Slot states. */
 enum { QS_FREE = 0, QS_WRITING, QS_SEALED, QS_LIVE };
@@ -103,8 +105,9 @@ struct q_state {
 	struct q_msg msg[CONFIG_QUEUE_MAX_MSGS];
 	uint32_t ord[CONFIG_QUEUE_MAX_MSGS];	/* used slots by id */
 	uint32_t nord;
-	uint32_t freel[CONFIG_QUEUE_MAX_MSGS];
+	uint32_t freel[CONFIG_QUEUE_MAX_MSGS];	/* freed slots */
 	uint32_t nfree;
+	uint32_t nhigh;		/* slots from here up were never used */
 	struct queue_writer *pend;	/* sealed, waiting for sync */
 	uint64_t syncs, bytes_prog;
 	uint8_t scratch[CONFIG_QUEUE_REC_MAX + QR_HDR];

@@ -14,6 +14,7 @@
 static uint32_t scan_order[CONFIG_QUEUE_MAX_BLOCKS];
 static struct q_msg scan_cp;	/* the copy being read, if any */
 static bool scan_cp_active;
+static bool scan_reopen;	/* q was used: clear it before reuse */
 
 static int
 scan_cmp_seq(const void *a, const void *b)
@@ -322,7 +323,7 @@ scan_headers(uint32_t *nused, uint32_t *ndirty)
 			if (h[3] == Q_VERSION) {
 				k->state = QB_USED;
 				k->seq = get_le32(h + 4);
-				k->erases = get_le32(h + 8);
+				k->erases = MIN(get_le32(h + 8), Q_ERASES_MAX);
 				maxe = MAX(maxe, k->erases);
 				scan_order[(*nused)++] = b;
 				continue;
@@ -377,17 +378,21 @@ queue_open(struct flash *fl, unsigned flags)
 	    fl->block_count < CONFIG_QUEUE_RESERVE_BLOCKS + 3) {
 		return EDGEMTA_E_INVAL;
 	}
-	memset(&q, 0, sizeof(q));
+	/*
+	 * Static storage starts zeroed: clear it only when reopening, so
+	 * that the parts of q a small queue never uses stay untouched (no
+	 * resident memory; on some kernels even a read allocates a page).
+	 */
+	if (scan_reopen) {
+		memset(&q, 0, sizeof(q));
+	}
+	scan_reopen = true;
 	q.fl = fl;
 	q.flags = flags;
 	q.nblk = fl->block_count;
 	q.bsize = fl->block_size;
 	q.psize = fl->page_size;
 	q.rcsize = q.bsize <= Q_RC_SIZE ? q.bsize : q.psize;
-	for (i = 0; i < CONFIG_QUEUE_MAX_MSGS; i++) {
-		q.freel[i] = CONFIG_QUEUE_MAX_MSGS - 1 - i;
-	}
-	q.nfree = CONFIG_QUEUE_MAX_MSGS;
 	q.next_id = 1;
 	q.next_seq = 1;
 	q.head = q.nblk - 1;	/* a blank device starts at block 0 */

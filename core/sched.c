@@ -108,6 +108,10 @@ static bool sc_mx;		/* relayhost empty: deliver to the MX */
 static struct sched_relay sc_relays[SCHED_MAX_RELAYS];
 static unsigned sc_nrelays;
 static struct sched_slot sc_slots[CONFIG_SMTP_OUT_SESSIONS];
+/* Slots below this mark have been used; the others are free and never
+ * touched (loops stop at the mark, so that their pages stay unallocated:
+ * some kernels allocate a page even when untouched memory is read). */
+static unsigned sc_nslots;
 static uint32_t sc_due[SCHED_DUE_MAX];
 static unsigned sc_due_head, sc_due_len;
 static bool sc_more;		/* the last scan left due messages behind */
@@ -445,7 +449,7 @@ sched_in_flight(uint32_t id)
 			return true;
 		}
 	}
-	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+	for (i = 0; i < sc_nslots; i++) {
 		if (sc_slots[i].id == id) {
 			return true;
 		}
@@ -661,13 +665,13 @@ sched_dest_down(const char *reason)
 	 * What waited for a session is deferred by the next scan, unless
 	 * another session still works (it takes the ring).
 	 */
-	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+	for (i = 0; i < sc_nslots; i++) {
 		if (sc_slots[i].s.state != SMTP_OUT_FREE &&
 		    sc_slots[i].s.greeted) {
 			break;
 		}
 	}
-	while (i == CONFIG_SMTP_OUT_SESSIONS && sched_due_pop(&id)) {
+	while (i == sc_nslots && sched_due_pop(&id)) {
 	}
 	ev_timer_start(&sc_timer, 0, sched_scan, NULL);
 }
@@ -899,14 +903,14 @@ sched_dispatch(void)
 		return;
 	}
 #endif
-	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS && sc_due_len > 0; i++) {
+	for (i = 0; i < sc_nslots && sc_due_len > 0; i++) {
 		struct sched_slot *sl = &sc_slots[i];
 
 		if (sl->s.state == SMTP_OUT_IDLE) {
 			smtp_out_wake(&sl->s);
 		}
 	}
-	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+	for (i = 0; i < sc_nslots; i++) {
 		struct sched_slot *sl = &sc_slots[i];
 
 		if (sl->s.state == SMTP_OUT_FREE) {
@@ -922,8 +926,14 @@ sched_dispatch(void)
 			return;	/* one connection attempt at a time */
 		}
 	}
+	if (free_slot == NULL && sc_nslots < CONFIG_SMTP_OUT_SESSIONS) {
+		free_slot = &sc_slots[sc_nslots];
+	}
 	if (sc_due_len == 0 || sc_down || free_slot == NULL) {
 		return;
+	}
+	if (free_slot == &sc_slots[sc_nslots]) {
+		sc_nslots++;
 	}
 	sched_start_relay(free_slot, 0);
 }
@@ -1113,7 +1123,7 @@ sched_mx_busy(const struct sched_slot *sl, const char *d)
 	size_t k, l = strlen(d);
 	unsigned i, n = 0;
 
-	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+	for (i = 0; i < sc_nslots; i++) {
 		const struct sched_slot *o = &sc_slots[i];
 
 		if (o == sl || o->id == 0 || strlen(o->domain) != l) {
@@ -1294,9 +1304,12 @@ sched_mx_dispatch(void)
 		uint32_t id = 0;
 		bool got = false;
 
-		if (sl->s.state != SMTP_OUT_FREE || sl->resolving ||
-		    sl->id != 0) {
+		if (i < sc_nslots && (sl->s.state != SMTP_OUT_FREE ||
+		    sl->resolving || sl->id != 0)) {
 			continue;
+		}
+		if (sc_due_len == 0) {
+			break;	/* nothing to hand out: leave sl untouched */
 		}
 		while (!got && n-- > 0 && sched_due_pop(&id)) {
 			if (queue_lookup(id, &sl->e) < 0 ||
@@ -1321,6 +1334,9 @@ sched_mx_dispatch(void)
 		}
 		if (!got) {
 			break;
+		}
+		if (i == sc_nslots) {
+			sc_nslots++;
 		}
 		sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
 		sl->deferred = false;
@@ -1391,8 +1407,6 @@ sched_parse_relays(const char *s)
 int
 sched_start(const struct conf *c, const char *hostname)
 {
-	unsigned i;
-
 	sc = c;
 	sc_host = hostname;
 	sc_stopping = false;
@@ -1402,9 +1416,9 @@ sched_start(const struct conf *c, const char *hostname)
 	memset(&sc_clock, 0, sizeof(sc_clock));
 	memset(&sc_timer, 0, sizeof(sc_timer));
 	plat_random(&sc_rng, sizeof(sc_rng));
-	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
-		memset(&sc_slots[i], 0, sizeof(sc_slots[i]));
-	}
+	/* static storage starts zeroed: only slots used before need it */
+	memset(sc_slots, 0, sc_nslots * sizeof(sc_slots[0]));
+	sc_nslots = 0;
 	sched_parse_relays(c->relayhost);
 #if CONFIG_DNS
 	sc_mx = sc_nrelays == 0;
@@ -1419,7 +1433,7 @@ sched_start(const struct conf *c, const char *hostname)
 		log_warn("relayhost is empty: delivery disabled until DNS/MX "
 		    "support");
 	}
-	for (i = 0; i < sc_nrelays; i++) {
+	for (unsigned i = 0; i < sc_nrelays; i++) {
 		if (!sc_relays[i].is_ip) {
 			log_warn("relayhost %s: %s; use an IP literal like "
 			    "[192.0.2.1]:25", sc_relays[i].name, DNS_LATER);
@@ -1441,7 +1455,7 @@ sched_stop(void)
 	}
 	sc_stopping = true;
 	ev_timer_stop(&sc_timer);
-	for (i = 0; i < CONFIG_SMTP_OUT_SESSIONS; i++) {
+	for (i = 0; i < sc_nslots; i++) {
 #if CONFIG_DNS
 		dnsq_cancel(&sc_slots[i].dns);	/* no callback later */
 		sc_slots[i].resolving = false;

@@ -33,6 +33,13 @@ char smtp_in_host[CONF_STR_MAX];
 static struct smtp_in_listener smtp_in_listeners[CONFIG_MAX_LISTENERS + 1];
 static unsigned smtp_in_nlisteners;
 static struct smtp_in_session smtp_in_sessions[CONFIG_MAX_SESSIONS];
+/*
+ * Slots below this mark have been used; the ones above are free and have
+ * never been touched. Loops stop at the mark, so a slot's pages become
+ * resident only when a session first needs it (some kernels allocate a
+ * page even when untouched memory is only read).
+ */
+static unsigned smtp_in_nslots;
 
 static void smtp_in_on_io(void *arg, int event);
 
@@ -400,7 +407,7 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 	uint8_t c;
 
 	net_addr_str(peer, ip, sizeof(ip));
-	for (i = 0; i < ARRAY_SIZE(smtp_in_sessions); i++) {
+	for (i = 0; i < smtp_in_nslots; i++) {
 		struct smtp_in_session *t = &smtp_in_sessions[i];
 
 		if (t->state == SMTP_IN_FREE) {
@@ -410,6 +417,9 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		} else if (smtp_in_same_peer(&t->peer, peer)) {
 			same++;
 		}
+	}
+	if (s == NULL && smtp_in_nslots < ARRAY_SIZE(smtp_in_sessions)) {
+		s = &smtp_in_sessions[smtp_in_nslots];
 	}
 	if (s == NULL) {
 		log_warn("too many sessions, refusing %s", ip);
@@ -436,6 +446,9 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		smtp_in_refuse(fd, "554 5.5.1 Protocol error: talking before "
 		    "the greeting");
 		return;
+	}
+	if (s == &smtp_in_sessions[smtp_in_nslots]) {
+		smtp_in_nslots++;
 	}
 	memset(s, 0, offsetof(struct smtp_in_session, io));
 	s->mode = l->mode;
@@ -584,7 +597,7 @@ smtp_in_stop(void)
 		}
 	}
 	smtp_in_nlisteners = 0;
-	for (i = 0; i < ARRAY_SIZE(smtp_in_sessions); i++) {
+	for (i = 0; i < smtp_in_nslots; i++) {
 		struct smtp_in_session *s = &smtp_in_sessions[i];
 
 		if (s->state == SMTP_IN_FREE) {
@@ -601,7 +614,7 @@ smtp_in_active(void)
 {
 	unsigned i, n = 0;
 
-	for (i = 0; i < ARRAY_SIZE(smtp_in_sessions); i++) {
+	for (i = 0; i < smtp_in_nslots; i++) {
 		n += smtp_in_sessions[i].state != SMTP_IN_FREE;
 	}
 	return n;

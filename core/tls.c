@@ -70,6 +70,9 @@ struct tls_conn {
 };
 
 static struct tls_conn tls_pool[CONFIG_TLS_MAX_SESSIONS];
+/* Slots below this mark have been used; the others are free and never
+ * touched, so that their pages stay unallocated until needed. */
+static unsigned tls_nslots;
 static const br_x509_certificate *tls_chain;
 static size_t tls_chain_len;
 static const br_rsa_private_key *tls_rsa;
@@ -551,9 +554,9 @@ static struct tls_conn *
 tls_get(struct io *io, bool server)
 {
 	struct tls_conn *t = NULL;
-	unsigned i, nfree = 0;
+	unsigned i, nfree = ARRAY_SIZE(tls_pool) - tls_nslots;
 
-	for (i = 0; i < ARRAY_SIZE(tls_pool); i++) {
+	for (i = 0; i < tls_nslots; i++) {
 		if (tls_pool[i].io == io) {
 			tls_pool[i].io = NULL;	/* stale: reopened io */
 			ev_timer_stop(&tls_pool[i].hs_timer);
@@ -565,8 +568,14 @@ tls_get(struct io *io, bool server)
 			}
 		}
 	}
+	if (t == NULL && tls_nslots < ARRAY_SIZE(tls_pool)) {
+		t = &tls_pool[tls_nslots];
+	}
 	if (t == NULL || (server && nfree <= CONFIG_TLS_MAX_SESSIONS / 4)) {
 		return NULL;
+	}
+	if (t == &tls_pool[tls_nslots]) {
+		tls_nslots++;
 	}
 	memset(t, 0, offsetof(struct tls_conn, u));
 	t->reason[0] = '\0';

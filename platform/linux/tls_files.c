@@ -457,6 +457,26 @@ tls_files_sasl_pass(void)
 	return tls_files_pass;
 }
 
+/*
+ * True when every relayhost entry is a loopback address literal: the
+ * default level is then "may" (smtp_out.c), so no CA bundle is needed
+ * (about 90 KiB of RAM for Debian's).
+ */
+static bool
+relays_loopback(const char *s)
+{
+	for (;;) {
+		s += strspn(s, ", \t");
+		if (*s == '\0') {
+			return true;
+		}
+		if (strncmp(s, "[127.", 5) != 0 && strncmp(s, "[::1]", 5) != 0) {
+			return false;
+		}
+		s += strcspn(s, ", \t");
+	}
+}
+
 /* "user:password" (first line) of smtp_sasl_password_file. */
 static int
 load_sasl(const struct conf *c, char *err, size_t errlen)
@@ -541,7 +561,9 @@ tls_files_setup(const struct conf *c, char *err, size_t errlen)
 		auth_set_users_loader(users_load);
 	}
 	if (c->relayhost[0] != '\0' && conf_tls_level(c) == CONF_TLS_VERIFY &&
-	    c->smtp_tls_fingerprint[0] == '\0') {
+	    c->smtp_tls_fingerprint[0] == '\0' &&
+	    !(c->smtp_tls_security_level[0] == '\0' &&
+	    relays_loopback(c->relayhost))) {
 		r = tls_files_load_cafile(c->smtp_tls_CAfile, err, errlen);
 		if (r < 0 && (c->smtp_tls_security_level[0] != '\0' ||
 		    strcmp(c->smtp_tls_CAfile, CONF_TLS_CAFILE) != 0)) {

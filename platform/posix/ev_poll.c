@@ -20,7 +20,9 @@
 #include "platform.h"
 
 static struct pollfd poll_fds[CONFIG_EV_MAX_FDS];
-static int poll_slot[CONFIG_EV_MAX_FDS];	/* fd -> slot, -1 = none */
+/* fd -> slot + 1, 0 = none: zero as static storage starts, so that no
+ * start-up loop makes the whole map resident */
+static int poll_slot[CONFIG_EV_MAX_FDS];
 static int poll_n;
 static bool poll_dirty;
 
@@ -32,8 +34,10 @@ plat_poll_init(int max_fds)
 	if (max_fds > CONFIG_EV_MAX_FDS) {
 		return EDGEMTA_E_INVAL;
 	}
-	for (i = 0; i < CONFIG_EV_MAX_FDS; i++) {
-		poll_slot[i] = -1;
+	for (i = 0; i < poll_n; i++) {
+		if (poll_fds[i].fd >= 0) {
+			poll_slot[poll_fds[i].fd] = 0;
+		}
 	}
 	poll_n = 0;
 	poll_dirty = false;
@@ -58,13 +62,13 @@ plat_poll_mod(int fd, unsigned new_events, bool registered)
 	}
 	pev = (short)(((new_events & EV_READ) ? POLLIN : 0) |
 	    ((new_events & EV_WRITE) ? POLLOUT : 0));
-	s = poll_slot[fd];
+	s = poll_slot[fd] - 1;
 	if (s < 0) {
 		if (poll_n >= CONFIG_EV_MAX_FDS) {
 			return EDGEMTA_E_FULL;
 		}
 		s = poll_n++;
-		poll_slot[fd] = s;
+		poll_slot[fd] = s + 1;
 		poll_fds[s].fd = fd;
 		poll_fds[s].revents = 0;
 	}
@@ -77,14 +81,14 @@ plat_poll_del(int fd)
 {
 	int s;
 
-	if (fd < 0 || fd >= CONFIG_EV_MAX_FDS || poll_slot[fd] < 0) {
+	if (fd < 0 || fd >= CONFIG_EV_MAX_FDS || poll_slot[fd] == 0) {
 		return;
 	}
-	s = poll_slot[fd];
+	s = poll_slot[fd] - 1;
 	poll_fds[s].fd = -1;
 	poll_fds[s].events = 0;
 	poll_fds[s].revents = 0;
-	poll_slot[fd] = -1;
+	poll_slot[fd] = 0;
 	poll_dirty = true;
 }
 
@@ -98,7 +102,7 @@ poll_compact(void)
 			continue;
 		}
 		poll_fds[j] = poll_fds[i];
-		poll_slot[poll_fds[j].fd] = j;
+		poll_slot[poll_fds[j].fd] = j + 1;
 		j++;
 	}
 	poll_n = j;
