@@ -40,6 +40,8 @@ static struct smtp_in_session smtp_in_sessions[CONFIG_MAX_SESSIONS];
  * page even when untouched memory is only read).
  */
 static unsigned smtp_in_nslots;
+unsigned smtp_in_tls_promised;	/* sessions told "220" to STARTTLS, not
+				 * attached to a TLS slot yet */
 
 static void smtp_in_on_io(void *arg, int event);
 
@@ -174,6 +176,10 @@ smtp_in_free(struct smtp_in_session *s, bool drain)
 	dnsq_cancel(&s->ptr);	/* no callback on a free slot */
 #endif
 	smtp_in_log_disconnect(s);
+	if (s->tls_pending) {
+		s->tls_pending = false;
+		smtp_in_tls_promised--;
+	}
 	if (drain) {
 		io_close_after_drain(&s->io);
 	} else {
@@ -469,7 +475,8 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 	}
 	if (l->mode == LISTEN_SMTPS) {
 		/* RFC 8314: TLS first; the greeting goes inside it */
-		if (tls_attach_server(&s->io) != 0) {
+		if (!tls_server_slot_free(smtp_in_tls_promised) ||
+		    tls_attach_server(&s->io) != 0) {
 			log_warn("no TLS session free for %s, dropped", ip);
 			io_close(&s->io);
 			return;

@@ -499,7 +499,7 @@ smtp_in_starttls(struct smtp_in_session *s, const char *arg)
 		smtp_in_error(s);
 		return false;
 	}
-	if (!tls_server_slot_free()) {
+	if (!tls_server_slot_free(smtp_in_tls_promised)) {
 		smtp_in_reply(s, "454 4.7.0 TLS not available due to "
 		    "temporary reason");
 		return false;
@@ -508,6 +508,7 @@ smtp_in_starttls(struct smtp_in_session *s, const char *arg)
 	io_rdiscard(&s->io);
 	io_pause_read(&s->io, true);
 	s->tls_pending = true;
+	smtp_in_tls_promised++;	/* the slot is ours: nobody else gets it */
 	return true;
 }
 
@@ -515,6 +516,7 @@ void
 smtp_in_starttls_go(struct smtp_in_session *s)
 {
 	s->tls_pending = false;
+	smtp_in_tls_promised--;
 	io_rdiscard(&s->io);
 	io_pause_read(&s->io, false);
 	if (tls_attach_server(&s->io) != 0) {

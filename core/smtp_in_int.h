@@ -85,6 +85,7 @@ const char *smtp_in_ptr_name(struct smtp_in_session *s);
 /* smtp_in.c */
 extern const struct conf *smtp_in_conf;
 extern char smtp_in_host[CONF_STR_MAX];
+extern unsigned smtp_in_tls_promised;
 
 void smtp_in_enter(struct smtp_in_session *s, int state);
 void smtp_in_reply(struct smtp_in_session *s, const char *fmt, ...)

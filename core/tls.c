@@ -584,14 +584,14 @@ tls_get(struct io *io, bool server)
 }
 
 bool
-tls_server_slot_free(void)
+tls_server_slot_free(unsigned promised)
 {
-	unsigned i, nfree = 0;
+	unsigned i, nfree = ARRAY_SIZE(tls_pool) - tls_nslots;
 
-	for (i = 0; i < ARRAY_SIZE(tls_pool); i++) {
+	for (i = 0; i < tls_nslots; i++) {
 		nfree += tls_pool[i].io == NULL;
 	}
-	return nfree > CONFIG_TLS_MAX_SESSIONS / 4;
+	return nfree > promised + CONFIG_TLS_MAX_SESSIONS / 4;
 }
 
 static void
@@ -947,8 +947,9 @@ tls_server_ready(void)
 }
 
 bool
-tls_server_slot_free(void)
+tls_server_slot_free(unsigned promised)
 {
+	(void)promised;
 	return false;
 }
 

@@ -55,8 +55,12 @@ struct tls_client_opts {
 /* true if a server certificate is configured (STARTTLS can be offered). */
 bool tls_server_ready(void);
 
-/* true if tls_attach_server() would find a free slot now. */
-bool tls_server_slot_free(void);
+/*
+ * true if a server session can have a slot now, beyond `promised` ones
+ * already promised to sessions (STARTTLS answered 220, handshake not
+ * started yet). A quarter of the pool stays for deliveries.
+ */
+bool tls_server_slot_free(unsigned promised);
 
 /*
  * Start a server / client handshake on io (connected, plaintext fully

@@ -351,6 +351,31 @@ class TestHandshakeLimits(TlsRelayTest):
                 wait_until(lambda: False, 0.1)
         self.assertTrue(ok, r.log_tail())
 
+    def test_starttls_burst_gets_454_not_a_reset(self):
+        """More clients than TLS slots send STARTTLS at once: each gets a
+        220 and a working TLS session, or a 454 and stays in plain text;
+        nobody is cut off after a 220 (RFC 3207 4)."""
+        r = self.start()
+        cs = []
+        for _ in range(self.INBOUND + 4):
+            c = Client(self.p587)
+            c.reply()
+            c.cmd("EHLO x.example")
+            cs.append(c)
+        for c in cs:		# one burst, before reading any reply
+            c.send("STARTTLS\r\n")
+        codes = [c.reply()[0] for c in cs]
+        self.assertEqual(codes.count(220), self.INBOUND, codes)
+        self.assertEqual(codes.count(454), 4, codes)
+        for c, code in zip(cs, codes):
+            if code == 220:
+                c.starttls_wrap()
+                self.assertEqual(c.cmd("EHLO x.example")[0], 250)
+            else:
+                self.assertEqual(c.cmd("NOOP")[0], 250)
+            c.close()
+        self.assertNotIn("no TLS session free", r.log_text())
+
     @slow
     def test_handshake_timeout(self):
         r = self.start()
