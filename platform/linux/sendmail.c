@@ -10,6 +10,12 @@
  * Headers are processed in RAM (up to SM_HDR_MAX) because -t needs every
  * recipient before RCPT; the body is streamed from stdin to the socket.
  *
+ * Latency: MAIL, RCPT and DATA go in one write when the daemon offers
+ * PIPELINING (RFC 2920), and the final dot leaves with the last body
+ * bytes. Connecting earlier, to overlap the greeting and EHLO with
+ * reading the sender and stdin, was measured to gain nothing: a round
+ * trip on the local socket costs less than the syscalls it moves.
+ *
  * Exit codes (sysexits.h):
  *   0  EX_OK        queued (durable)
  *   64 EX_USAGE     bad option, missing argument, no recipients
@@ -30,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sysexits.h>
 #include <time.h>
@@ -51,6 +58,7 @@ struct sm {
 	const char *conf_path;
 	bool conf_given;
 	bool extract, dots_ok, verbose;
+	bool pipelining;	/* the daemon's EHLO offered it */
 	const char *sender_arg, *full_name;
 	char sender[ADDR_MAX];
 	char origin[CONF_STR_MAX];
@@ -147,9 +155,9 @@ sm_write(const char *p, size_t len)
 	return 0;
 }
 
-/* One command line: logged with -v, sent at once. */
+/* One command line: logged with -v, sent at once unless more follow. */
 static int
-sm_cmd(const char *a, const char *b)
+sm_send(const char *a, const char *b, bool more)
 {
 	if (sm.verbose) {
 		fprintf(stderr, ">>> %s%s\n", a, b);
@@ -158,7 +166,13 @@ sm_cmd(const char *a, const char *b)
 	    sm_write("\r\n", 2) < 0) {
 		return EDGEMTA_E_IO;
 	}
-	return sm_flush();
+	return more ? 0 : sm_flush();
+}
+
+static int
+sm_cmd(const char *a, const char *b)
+{
+	return sm_send(a, b, false);
 }
 
 /* Read one reply (multi-line joined) into sm.reply/sm.code. */
@@ -209,6 +223,10 @@ sm_reply(void)
 		}
 		sm.code = n >= 3 ? atoi(sm.rbuf) : 0;
 		more = n > 3 && sm.rbuf[3] == '-';
+		if (n >= 14 && strncasecmp(sm.rbuf + 4, "PIPELINING", 10) ==
+		    0 && (n == 14 || sm.rbuf[14] == ' ')) {
+			sm.pipelining = true;
+		}
 		memmove(sm.rbuf, eol + 1, sm.rlen - (size_t)(eol + 1 -
 		    sm.rbuf));
 		sm.rlen -= (size_t)(eol + 1 - sm.rbuf);
@@ -273,45 +291,68 @@ sm_connect_raw(void)
 	    e != 0 ? strerror(e) : edgemta_strerror(fd));
 }
 
+/* Connect, read the greeting, EHLO. */
 static int
-sm_connect(void)
+sm_open_session(void)
 {
-	if (sm_connect_raw() < 0) {
-		return EDGEMTA_E_IO;
-	}
-	return sm_expect(2, "the greeting", false);
-}
+	char line[CONF_STR_MAX + 8];
 
-/* hdr_end: recipients are known; open the transaction, send headers. */
-static int
-sm_start(void *arg)
-{
-	char line[ADDR_MAX + 32];
-	unsigned i;
-
-	(void)arg;
-	if (sm.rcpts.n == 0) {
-		return fail(EX_USAGE, "sendmail: no recipients%s%s", "", "");
-	}
-	if (sm_connect() < 0) {
+	if (sm_connect_raw() < 0 ||
+	    sm_expect(2, "the greeting", false) < 0) {
 		return EDGEMTA_E_IO;
 	}
 	snprintf(line, sizeof(line), "EHLO %s", sm.host);
 	if (sm_cmd(line, "") < 0 || sm_expect(2, "EHLO", false) < 0) {
 		return EDGEMTA_E_IO;
 	}
+	return 0;
+}
+
+/*
+ * hdr_end: recipients are known; open the transaction, send headers.
+ * With PIPELINING the replies to MAIL and each RCPT are read after DATA
+ * is sent, in order (RFC 2920 3.1); the first failure is the one told.
+ */
+static int
+sm_start(void *arg)
+{
+	char line[ADDR_MAX + 32];
+	unsigned i;
+	bool pipe;
+
+	(void)arg;
+	if (sm.rcpts.n == 0) {
+		return fail(EX_USAGE, "sendmail: no recipients%s%s", "", "");
+	}
+	if (sm_open_session() < 0) {
+		return EDGEMTA_E_IO;
+	}
+	pipe = sm.pipelining;
 	snprintf(line, sizeof(line), "MAIL FROM:<%s>", sm.sender);
-	if (sm_cmd(line, "") < 0 || sm_expect(2, "MAIL", false) < 0) {
+	if (sm_send(line, "", pipe) < 0 ||
+	    (!pipe && sm_expect(2, "MAIL", false) < 0)) {
 		return EDGEMTA_E_IO;
 	}
 	for (i = 0; i < sm.rcpts.n; i++) {
 		snprintf(line, sizeof(line), "RCPT TO:<%s>",
 		    inject_rcpt_get(&sm.rcpts, i));
-		if (sm_cmd(line, "") < 0 || sm_expect(2, "RCPT", true) < 0) {
+		if (sm_send(line, "", pipe) < 0 ||
+		    (!pipe && sm_expect(2, "RCPT", true) < 0)) {
 			return EDGEMTA_E_IO;
 		}
 	}
-	if (sm_cmd("DATA", "") < 0 || sm_expect(3, "DATA", false) < 0) {
+	if (sm_cmd("DATA", "") < 0) {
+		return EDGEMTA_E_IO;
+	}
+	if (pipe && sm_expect(2, "MAIL", false) < 0) {
+		return EDGEMTA_E_IO;
+	}
+	for (i = 0; pipe && i < sm.rcpts.n; i++) {
+		if (sm_expect(2, "RCPT", true) < 0) {
+			return EDGEMTA_E_IO;
+		}
+	}
+	if (sm_expect(3, "DATA", false) < 0) {
 		return EDGEMTA_E_IO;
 	}
 	return sm_write(sm_hdr, sm.hlen);
@@ -350,21 +391,6 @@ arg_rcpt(void *arg, const char *addr)
 }
 
 /* ---- modes other than injecting ---- */
-
-static int
-sm_open_session(void)
-{
-	char line[CONF_STR_MAX + 8];
-
-	if (sm_connect() < 0) {
-		return EDGEMTA_E_IO;
-	}
-	snprintf(line, sizeof(line), "EHLO %s", sm.host);
-	if (sm_cmd(line, "") < 0 || sm_expect(2, "EHLO", false) < 0) {
-		return EDGEMTA_E_IO;
-	}
-	return 0;
-}
 
 /* -q: ask the daemon to retry deferred mail now. */
 static int
