@@ -57,4 +57,10 @@ if [ -z "${BENCH_EDGEMTA:-}" ]; then
 	fi
 fi
 
+# spawnlat: runs the sendmail calls of scenario 2 from C, not Python.
+export BENCH_SPAWNLAT="$PWD/$B/spawnlat"
+mkdir -p "$B"
+cc -O2 -std=c11 -Wall -Wextra -o "$BENCH_SPAWNLAT" bench/spawnlat.c ||
+	echo "bench: bench/spawnlat.c does not build" >&2
+
 /usr/bin/python3 bench/bench.py
