@@ -848,6 +848,12 @@ queue_results_pending(void)
 	return q.open && q.results;
 }
 
+uint64_t
+queue_syncs(void)
+{
+	return q.syncs;
+}
+
 int
 queue_sync_results(void)
 {

@@ -160,6 +160,9 @@ void queue_commit(void);
 bool queue_results_pending(void);
 int queue_sync_results(void);
 
+/* Syncs since queue_open(): tells whether pending results rode along. */
+uint64_t queue_syncs(void);
+
 /* ---- the index ---- */
 
 /* Number of live (sealed, not fully delivered/deleted) messages. */

@@ -218,15 +218,38 @@ setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Delivery results wait this long for a commit to ride on (queue.h). */
+/*
+ * Delivery results wait for a commit to ride on (queue.h): the timer is
+ * armed when results become pending and syncs only if no commit synced
+ * since then (under load, one always has), so a result is durable within
+ * two periods.
+ */
 #define MAIN_RESULTS_MS 500
 
 static struct ev_timer main_results_timer;
+static uint64_t main_results_syncs;	/* queue_syncs() when armed */
+
+static void on_results_timer(void *arg);
+
+static void
+arm_results_timer(void)
+{
+	main_results_syncs = queue_syncs();
+	ev_timer_start(&main_results_timer, MAIN_RESULTS_MS, on_results_timer,
+	    NULL);
+}
 
 static void
 on_results_timer(void *arg)
 {
 	(void)arg;
+	if (!queue_results_pending()) {
+		return;
+	}
+	if (queue_syncs() != main_results_syncs) {
+		arm_results_timer();	/* these came later: give them time */
+		return;
+	}
 	if (queue_sync_results() != 0) {
 		log_err("queue: cannot make delivery results durable");
 	}
@@ -240,8 +263,7 @@ commit_hook(void *arg)
 	queue_commit();
 	queue_reclaim();
 	if (queue_results_pending() && !main_results_timer.armed) {
-		ev_timer_start(&main_results_timer, MAIN_RESULTS_MS,
-		    on_results_timer, NULL);
+		arm_results_timer();
 	}
 }
 
