@@ -1215,6 +1215,11 @@ def report(res, have_edge):
     L += ["", "## Goals (issue 7)", "",
           "| goal | measured | holds | margin |", "|---|---|---|---|"]
     L += goals(res)
+    try:
+        with open(os.path.join(ROOT, "bench/history.md")) as f:
+            L += ["", f.read().rstrip("\n")]
+    except OSError:
+        pass
     for name in ("edgemta", "postfix", "general"):
         if notes[name]:
             L += ["", "## Notes: %s" % name, ""]
@@ -1305,9 +1310,13 @@ def goals(res):
         (e - sp)),
         None if e is None else e <= 2,
         "" if e is None else "%.1fx the limit; includes %.2f ms of process "
-        "creation (Postfix: %s ms)" % (e / 2, sp,
-                                      fmt(med("postfix", "sendmail",
-                                              "latency_median"), 2)))
+        "creation (Postfix: %s ms, dma: %s ms)" % (
+            e / 2, sp, fmt(med("postfix", "sendmail", "latency_median"), 2),
+            fmt(med("dma", "sendmail", "latency_median"), 2)))
+    d = med("dma", "sendmail", "latency_median")
+    if e is not None and d is not None:
+        row("sendmail -t below dma (the fastest peer)", "%.2f vs %.2f ms" %
+            (e, d), e < d, "%.2fx dma's time" % (e / d))
     b = med("edgemta", "plumbing", "listen_backlog")
     row("listen backlog >= 128", fmt(b, 0), None if b is None else b >= 128,
         "")
