@@ -5,7 +5,8 @@
  * partition and a microcontroller's NOR:
  *  - geometry: block_count erase blocks of block_size bytes, programmed in
  *    pages of page_size bytes; erased bits read as 1 (0xFF bytes);
- *  - a page is programmed at most once between erases (NAND rule);
+ *  - a page is programmed at most once between erases (NAND rule),
+ *    unless the backend sets `rewrite` (see below);
  *  - prog() writes whole pages inside one block; never straddles a block;
  *  - after sync() returns 0, everything programmed and erased before it
  *    survives a power cut.
@@ -35,6 +36,13 @@ struct flash {
 	uint32_t page_size;
 	uint32_t block_size;
 	uint32_t block_count;
+	/*
+	 * A page may be programmed again, with more bytes after the ones
+	 * already there (a file: the OS keeps what was written if the
+	 * process dies). The queue then writes pending results at the end
+	 * of each loop turn without padding the page (queue_flush_results).
+	 */
+	bool rewrite;
 	void *ctx;		/* backend state */
 };
 

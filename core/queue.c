@@ -506,6 +506,7 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 			q.copied |= (flags & QR_F_COPY) != 0;
 		} else if (type >= QR_DONE && type != QR_BOOT) {
 			q.results = true;
+			q.rflush = true;
 		}
 	}
 	return r;
@@ -852,6 +853,27 @@ uint64_t
 queue_syncs(void)
 {
 	return q.syncs;
+}
+
+int
+queue_flush_results(void)
+{
+	uint32_t off = q.head * q.bsize + q.wpage;
+	int r;
+
+	if (!q.open || !q.rflush || q.err != 0 || !q.fl->rewrite) {
+		return q.err;
+	}
+	q.rflush = false;
+	if (!q.wpending || q.wfill == 0) {
+		return 0;
+	}
+	/* the page as it stands; it is programmed again when it fills */
+	memset(q.wbuf + q.wfill, 0xff, q.psize - q.wfill);
+	r = flash_prog(q.fl, off, q.wbuf, q.psize);
+	q_rc_update(off, r == 0 ? q.wbuf : NULL, q.psize);
+	q.unsynced = true;
+	return r == 0 ? 0 : q_fail(r);
 }
 
 int

@@ -163,6 +163,15 @@ int queue_sync_results(void);
 /* Syncs since queue_open(): tells whether pending results rode along. */
 uint64_t queue_syncs(void);
 
+/*
+ * On a flash whose pages may be programmed again (fl->rewrite: a file),
+ * write the page holding new results as it stands, without a sync: the
+ * OS then keeps them if the process dies; a power cut still waits for
+ * queue_sync_results(). Elsewhere a no-op (a crash is a power cut).
+ * Called once per loop turn.
+ */
+int queue_flush_results(void);
+
 /* ---- the index ---- */
 
 /* Number of live (sealed, not fully delivered/deleted) messages. */

@@ -97,6 +97,7 @@ struct q_state {
 	bool wpending;		/* buffer holds records not on flash */
 	bool wdurable;		/* a seal waits for commit */
 	bool results;		/* results written since the last sync */
+	bool rflush;		/* ... since the last queue_flush_results() */
 	bool copied;		/* a copy written since the last sync */
 	bool unsynced;		/* programmed or erased since last sync */
 	bool need_boot;		/* first append writes a BOOT record */

@@ -178,6 +178,7 @@ flash_file_open(struct flash *fl, const char *path, uint32_t size,
 	fl->page_size = CONFIG_QUEUE_PAGE_SIZE;
 	fl->block_size = bs;
 	fl->block_count = (uint32_t)(st.st_size / bs);
+	fl->rewrite = true;
 	fl->ctx = ff;
 	return 0;
 }

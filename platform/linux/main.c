@@ -261,6 +261,8 @@ commit_hook(void *arg)
 {
 	(void)arg;
 	queue_commit();
+	/* on a file, results written now survive a crash of this process */
+	(void)queue_flush_results();
 	queue_reclaim();
 	if (queue_results_pending() && !main_results_timer.armed) {
 		arm_results_timer();

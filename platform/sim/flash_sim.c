@@ -66,8 +66,14 @@ sim_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 		return EDGEMTA_E_INVAL;
 	}
 	for (p = first; p < first + len / fl->page_size; p++) {
-		if (s->programmed[p]) {
+		if (s->programmed[p] && !fl->rewrite) {
 			s->violations++;
+			return EDGEMTA_E_INVAL;
+		}
+	}
+	for (i = 0; fl->rewrite && i < len; i++) {
+		if ((s->mem[off + i] & src[i]) != src[i]) {
+			s->violations++;	/* a rewrite may only add bytes */
 			return EDGEMTA_E_INVAL;
 		}
 	}

@@ -150,6 +150,10 @@ workload(void)
 				}
 			}
 		}
+		/* a loop turn on a file: results written, not synced */
+		if (queue_flush_results() != 0) {
+			return;
+		}
 		queue_commit();
 		queue_reclaim();
 		if (sim.dead) {
@@ -340,6 +344,8 @@ test_cut_during_recovery(void)
 	    (unsigned long long)tested, (unsigned long long)failed);
 }
 
+static bool wl_rewrite;	/* the device lets pages be programmed again */
+
 static void
 test_every_cut(void)
 {
@@ -348,6 +354,7 @@ test_every_cut(void)
 
 	/* dry run: count the operations */
 	CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
+	sim.fl.rewrite = wl_rewrite;
 	workload();
 	queue_close();
 	n = sim.ops;
@@ -362,6 +369,7 @@ test_every_cut(void)
 	flash_sim_free(&sim);
 	for (i = 1; i <= n; i++) {
 		CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
+		sim.fl.rewrite = wl_rewrite;
 		sim.bitflips = (i % 2) == 0;
 		flash_sim_cut_at(&sim, i);
 		workload();
@@ -373,8 +381,18 @@ test_every_cut(void)
 	}
 	CHECK_EQ(failed, 0);
 	printf("queue_powercut_test: %llu cut points tested (%d erases in "
-	    "the workload), %llu failed\n", (unsigned long long)tested,
-	    erases, (unsigned long long)failed);
+	    "the workload%s), %llu failed\n", (unsigned long long)tested,
+	    erases, wl_rewrite ? ", pages rewritten" : "",
+	    (unsigned long long)failed);
+}
+
+/* The same on a device like a file: results written at each loop turn. */
+static void
+test_every_cut_rewrite(void)
+{
+	wl_rewrite = true;
+	test_every_cut();
+	wl_rewrite = false;
 }
 
 int
@@ -388,6 +406,7 @@ main(void)
 	fake_log_quiet(true);
 	fake_clock_set(0, 1700000000);
 	RUN(test_every_cut);
+	RUN(test_every_cut_rewrite);
 	RUN(test_cut_during_recovery);
 	return test_report("queue_powercut_test");
 }

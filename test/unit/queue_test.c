@@ -379,6 +379,18 @@ test_lazy_results(void)
 	CHECK_EQ(queue_open(&sim.fl, 0), 0);	/* no close: RAM is lost */
 	CHECK_EQ(queue_count(), 1);
 	CHECK(same_msg(x, "c@x", 1, d, sizeof(d)));
+	/* on a file, results written at the end of the turn survive a
+	 * crash of the process (the page is written again later) */
+	sim.fl.rewrite = true;
+	CHECK_EQ(queue_rcpt_done(x, 0, QUEUE_RCPT_SENT), 0);
+	x = put_msg("d@x", 1, d, 10);
+	CHECK_EQ(queue_rcpt_done(x, 0, QUEUE_RCPT_SENT), 0);
+	syncs = sim.syncs;
+	CHECK_EQ(queue_flush_results(), 0);
+	CHECK_EQ(sim.syncs, syncs);
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);	/* the process died */
+	CHECK_EQ(queue_count(), 0);
+	sim.fl.rewrite = false;
 	CHECK_EQ(sim.violations, 0);
 }
 
