@@ -45,6 +45,14 @@ def client_ctx():
     return ctx
 
 
+def bye(s):
+    """QUIT, or just close when the session is already gone."""
+    try:
+        s.quit()
+    except (smtplib.SMTPException, OSError):
+        s.close()
+
+
 def one_session(port, ctx, body):
     s = smtplib.SMTP("127.0.0.1", port, "bench.example", timeout=20)
     try:
@@ -52,10 +60,7 @@ def one_session(port, ctx, body):
         s.ehlo("bench.example")
         s.sendmail("tls@bench.example", ["sink@example.net"], body)
     finally:
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            s.close()
+        bye(s)
 
 
 def rate_run(B, relay, sink, c, n, body):
@@ -137,10 +142,7 @@ def hold(B, r):
     time.sleep(0.5)
     during = B.mem(r.pids())[0]
     for s in held:
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            s.close()
+        bye(s)
     B.record("tls", "held_sessions", r.name, 1, len(held), "sessions")
     B.record("tls", "pss_idle", r.name, 1, before, "KiB")
     B.record("tls", "pss_held", r.name, 1, during, "KiB")

@@ -300,21 +300,18 @@ queue_reader_open(struct queue_reader *r, uint32_t id)
 	return 0;
 }
 
-/* The block holding seq; readers walk the ring: try the last answer. */
+/*
+ * The block holding seq. Readers walk the ring: the search starts at the
+ * last answer, so the next block of a message is found in one or two steps.
+ */
 static int
 q_blk_of_seq(uint32_t seq)
 {
 	static uint32_t hint;
 	uint32_t b, i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < q.nblk; i++) {
 		b = (hint + i) % q.nblk;
-		if (q.blk[b].state == QB_USED && q.blk[b].seq == seq) {
-			hint = b;
-			return (int)b;
-		}
-	}
-	for (b = 0; b < q.nblk; b++) {
 		if (q.blk[b].state == QB_USED && q.blk[b].seq == seq) {
 			hint = b;
 			return (int)b;
