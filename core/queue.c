@@ -83,6 +83,31 @@ struct q_state q;
 
 /* ---- flash access ---- */
 
+/* Block b was written by format 1 (its records carry no position). */
+bool
+q_blk_v1(uint32_t b)
+{
+	return (q.v1[b / 8] >> (b % 8)) & 1u;
+}
+
+/*
+ * The CRC every record starts from: its block's seq and its offset in
+ * the block (format 2), so that a record is valid only where it was
+ * written, in the life of the block it was written in.
+ */
+uint32_t
+q_rec_crc0(uint32_t b, uint32_t off)
+{
+	uint8_t pos[8];
+
+	if (q_blk_v1(b)) {
+		return 0;
+	}
+	put_le32(pos, q.blk[b].seq);
+	put_le32(pos + 4, off);
+	return crc32_update(0, pos, sizeof(pos));
+}
+
 uint32_t
 q_avail(void)
 {
@@ -216,6 +241,7 @@ q_sync(void)
 		return q_fail(r);
 	}
 	q.unsynced = false;
+	q.ids_unsynced = 0;
 	q.results = false;
 	q.copied = false;
 	q.fresh = 0;
@@ -383,8 +409,8 @@ q_new_block(int cls)
 		}
 	}
 	b = q_next_block();
-	if (q.blk[b].state == QB_STALE && (q.copied || q.nused <= q.fresh) &&
-	    q.unsynced) {
+	if (q.unsynced && (q.fresh >= q.nblk ||
+	    (q.blk[b].state == QB_STALE && (q.copied || q.nused <= q.fresh)))) {
 		/* the old copy of a message, or the last durable header */
 		r = q_sync();
 		if (r != 0) {
@@ -401,6 +427,7 @@ q_new_block(int cls)
 	q.have_head = true;
 	q.fresh++;
 	q_blk_set(b, QB_USED);
+	q.v1[b / 8] &= (uint8_t)~(1u << (b % 8));
 	q.blk[b].seq = q.next_seq++;
 	memcpy(h, "EMQ", 3);
 	h[3] = Q_VERSION;
@@ -448,7 +475,8 @@ q_append1(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 	put_le16(h + 2, (uint16_t)(n1 + n2));
 	put_le32(h + 4, id);
 	put_le32(h + 8, 0);
-	crc = crc32_update(0, h, QR_HDR);
+	crc = q_rec_crc0(q.head, q.wpage + q.wfill);
+	crc = crc32_update(crc, h, QR_HDR);
 	crc = crc32_update(crc, p1, n1);
 	crc = crc32_update(crc, p2, n2);
 	put_le32(h + 8, crc);
@@ -476,6 +504,7 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
     size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
     uint32_t *off)
 {
+	uint8_t bp[8];
 	int r;
 
 	if (q.err != 0) {
@@ -485,8 +514,18 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 		return EDGEMTA_E_INVAL;
 	}
 	if (q.need_boot) {
-		r = q_append1(QR_BOOT, 0, 0, NULL, 0, NULL, 0, Q_CLS_SYS,
-		    NULL, NULL);
+		/* durable before any id or seq of this session is used */
+		put_le32(bp, q.boot_id);
+		put_le32(bp + 4, q.boot_seq);
+		r = q_append1(QR_BOOT, 0, 0, bp, sizeof(bp), NULL, 0,
+		    Q_CLS_SYS, NULL, NULL);
+		q.wpending = true;
+		if (r == 0) {
+			r = q_flush();
+		}
+		if (r == 0) {
+			r = q_sync();
+		}
 		if (r != 0) {
 			return r;
 		}
@@ -554,12 +593,89 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
 	}
 	crc = get_le32(buf + 8);
 	put_le32(buf + 8, 0);
-	if (crc32_update(0, buf, QR_HDR + len) != crc) {
+	if (crc32_update(q_rec_crc0(b, off), buf, QR_HDR + len) != crc) {
 		return EDGEMTA_E_CORRUPT;
 	}
 	put_le32(buf + 8, crc);
 	*next = off + QR_HDR + len;
 	return buf[0];
+}
+
+/*
+ * The next valid record at or after off in block b: q_rec_read(), but a
+ * record that fails its checks (damage, a torn write) is skipped byte by
+ * byte up to the next one that passes. A format-2 record passes only at
+ * the offset and in the block life it was written for, so message bytes
+ * cannot pass for one; in a format-1 block only a BOOT record at a page
+ * start resumes (where the next start wrote). *at = where the returned
+ * record starts; *bad_end = one past the last non-0xFF byte skipped, or
+ * *at after erased bytes where a record was (off when nothing was
+ * skipped). Returns as q_rec_read() (never
+ * EDGEMTA_E_CORRUPT).
+ */
+/* Whether block b is erased from off to end (0, 1 or EDGEMTA_E_IO). */
+static int
+q_erased(uint32_t b, uint32_t off, uint32_t end)
+{
+	uint8_t buf[64];
+	uint32_t k, i;
+
+	for (; off < end; off += k) {
+		k = MIN(end - off, (uint32_t)sizeof(buf));
+		if (q_read(b * q.bsize + off, buf, k) != 0) {
+			return EDGEMTA_E_IO;
+		}
+		for (i = 0; i < k; i++) {
+			if (buf[i] != 0xff) {
+				return 0;
+			}
+		}
+	}
+	return 1;
+}
+
+int
+q_rec_next(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
+    uint32_t *at, uint32_t *bad_end)
+{
+	bool skip = false, erased = false;
+	int t, e;
+
+	*bad_end = off;
+	for (;; off++) {
+		t = q_rec_read(b, off, buf, next, 0);
+		if (t == EDGEMTA_E_IO || t == Q_EOB) {
+			break;
+		}
+		if (t == Q_PAD && !skip) {
+			/* padding runs to the page end; else bytes were erased */
+			e = q_erased(b, off, *next);
+			if (e != 0) {
+				t = e < 0 ? e : t;
+				break;
+			}
+			skip = erased = true;
+			continue;
+		}
+		if (t == EDGEMTA_E_CORRUPT) {
+			skip = true;
+			*bad_end = off + 1;
+			continue;
+		}
+		if (skip && (t == Q_PAD || (q_blk_v1(b) &&
+		    (t != QR_BOOT || off % q.psize != 0)))) {
+			if (t != Q_PAD) {
+				*bad_end = off + 1;
+			}
+			continue;
+		}
+		break;
+	}
+	if (erased && t >= 0 && t != Q_EOB) {
+		*bad_end = MAX(*bad_end, off);	/* an erased range */
+	}
+	*at = off;
+	return t;
 }
 
 /*
@@ -637,6 +753,17 @@ queue_msg_begin(struct queue_writer *w, const char *sender,
 	    (q.nfree == 0 && q.nhigh == CONFIG_QUEUE_MAX_MSGS)) {
 		return w->err = EDGEMTA_E_FULL;
 	}
+	if (q.ids_unsynced >= Q_ID_GAP / 2) {
+		/* bound the ids a power cut can hide (queue_scan.c) */
+		q.wpending = true;
+		r = q_flush();
+		if (r == 0) {
+			r = q_sync();
+		}
+		if (r != 0) {
+			return w->err = r;
+		}
+	}
 	if (q.next_id == 0 || q.next_id == 0xffffffffu) {
 		q.next_id = 1;
 	}
@@ -654,6 +781,7 @@ queue_msg_begin(struct queue_writer *w, const char *sender,
 		return w->err = r;
 	}
 	q.next_id++;
+	q.ids_unsynced++;
 	m->rec_bytes = (uint32_t)(QR_HDR + sizeof(p) + slen);
 	m->first_seq = q.blk[m->blk].seq;
 	m->e.arrival = w->arrival;

@@ -60,6 +60,10 @@ struct queue_stats {
 	uint64_t erase_total;
 	uint64_t syncs;		/* flash syncs since open */
 	uint64_t bytes_programmed;	/* since open */
+	/* found by the last queue_open() (logged there, queue.c) */
+	uint32_t damaged_ranges;	/* unreadable ranges skipped */
+	uint32_t damaged_msgs;		/* messages they cost */
+	uint64_t damaged_bytes;
 };
 
 /* ---- opening ---- */

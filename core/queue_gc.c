@@ -12,7 +12,7 @@
 
 #include "queue_int.h"
 
-static struct queue_reader gc_rd;
+struct queue_reader q_rd;
 
 /*
  * Rewrite message m at the head as a complete sealed copy carrying its
@@ -33,9 +33,9 @@ q_copy_forward(struct q_msg *m)
 	if (q_avail() < q_need_blocks(m)) {
 		return EDGEMTA_E_FULL;	/* the old copy stays valid */
 	}
-	q_reader_start(&gc_rd, m);
+	q_reader_start(&q_rd, m);
 	for (;;) {
-		t = queue_reader_next(&gc_rd, &p, &len, &idx);
+		t = queue_reader_next(&q_rd, &p, &len, &idx);
 		if (t < 0) {
 			return t;
 		}
@@ -67,8 +67,8 @@ q_copy_forward(struct q_msg *m)
 			break;
 		default:
 			put_le16(cm, m->e.nrcpt);
-			put_le32(cm + 2, gc_rd.size);
-			put_le32(cm + 6, gc_rd.crc);
+			put_le32(cm + 2, q_rd.size);
+			put_le32(cm + 6, q_rd.crc);
 			r = q_append(QR_COMMIT, QR_F_COPY, id, cm, sizeof(cm),
 			    NULL, 0, Q_CLS_SYS, &b, &off);
 			if (r != 0) {

@@ -268,6 +268,9 @@ queue_stats(struct queue_stats *out)
 	}
 	out->syncs = q.syncs;
 	out->bytes_programmed = q.bytes_prog;
+	out->damaged_ranges = q.dmg_ranges;
+	out->damaged_msgs = q.dmg_msgs;
+	out->damaged_bytes = q.dmg_bytes;
 }
 
 /* ---- readers ---- */
@@ -320,6 +323,32 @@ q_blk_of_seq(uint32_t seq)
 	return -1;
 }
 
+/*
+ * The used block that follows seq in the log: seqs jump between sessions
+ * (queue_scan.c), so the next one is the smallest seq above it; in ring
+ * order that is nearly always the block after it.
+ */
+static int
+q_blk_after(uint32_t seq)
+{
+	int b = q_blk_of_seq(seq), best = -1;
+	uint32_t i, n;
+
+	if (b >= 0) {
+		n = ((uint32_t)b + 1) % q.nblk;
+		if (q.blk[n].state == QB_USED && q.blk[n].seq == seq + 1) {
+			return (int)n;
+		}
+	}
+	for (i = 0; i < q.nblk; i++) {
+		if (q.blk[i].state == QB_USED && q.blk[i].seq > seq &&
+		    (best < 0 || q.blk[i].seq < q.blk[best].seq)) {
+			best = (int)i;
+		}
+	}
+	return best;
+}
+
 #define Q_READER_DONE 0xffffffffu
 
 int
@@ -327,7 +356,7 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
     size_t *len, unsigned *idx)
 {
 	uint8_t *p = r->buf + QR_HDR;
-	uint32_t next, n;
+	uint32_t next, n, at, bad;
 	int b, t, hops = 0;
 
 	if (r->rcpt_next == Q_READER_DONE) {
@@ -341,7 +370,9 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 		if (b < 0) {
 			return EDGEMTA_E_AGAIN;
 		}
-		t = q_rec_read((uint32_t)b, r->pos_off, r->buf, &next, r->id);
+		/* a damaged record of another message costs this one nothing */
+		t = q_rec_next((uint32_t)b, r->pos_off, r->buf, &next, &at,
+		    &bad);
 		if (t < 0) {
 			return t;
 		}
@@ -350,9 +381,12 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 			    ++hops > (int)q.nblk) {
 				return EDGEMTA_E_CORRUPT;
 			}
-			r->pos_block++;
+			b = q_blk_after(r->pos_block);
+			if (b < 0) {
+				return EDGEMTA_E_CORRUPT;
+			}
+			r->pos_block = q.blk[b].seq;
 			r->pos_off = QB_HDR;
-			b = q_blk_of_seq(r->pos_block);
 			continue;
 		}
 		r->pos_off = next;

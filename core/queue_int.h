@@ -10,7 +10,15 @@
 
 #define QB_HDR 16		/* block header bytes */
 #define QR_HDR 12		/* record header bytes */
-#define Q_VERSION 1
+#define Q_VERSION 2
+#define Q_VERSION_OLD 1		/* still read (blocks are migrated as the ring turns) */
+
+/*
+ * Room left between sessions (queue.c, "Identity"): ids and block seqs a
+ * session may have used without its records being found after a power
+ * cut. A session never has more ids than Q_ID_GAP / 2 unsynced.
+ */
+#define Q_ID_GAP 256u
 
 /* Record types (0xFF = erased space). */
 enum {
@@ -38,8 +46,12 @@ struct q_block {
 };
 #define Q_ERASES_MAX 0xffffffu
 
-/* Slot states. */
-enum { QS_FREE = 0, QS_WRITING, QS_SEALED, QS_LIVE };
+/* Slot states (ORPHAN: recovery only, see queue_scan.c). */
+enum { QS_FREE = 0, QS_WRITING, QS_SEALED, QS_LIVE, QS_ORPHAN };
+
+/* q_msg.dmg: recovery found damage while the message was open / in it. */
+#define Q_DMG_HIT 0x1u
+#define Q_DMG_BAD 0x2u
 
 #define Q_RCPT_BYTES ((CONFIG_SMTP_MAX_RCPT + 7) / 8)
 
@@ -52,6 +64,7 @@ struct q_msg {
 	uint32_t dblk, doff;	/* last DEFER record (doff 0: none) */
 	uint32_t rec_bytes;	/* flash bytes of its ENV..COMMIT records */
 	uint8_t state;
+	uint8_t dmg;		/* recovery: Q_DMG_* */
 	uint8_t sent[Q_RCPT_BYTES];
 	uint8_t failed[Q_RCPT_BYTES];
 };
@@ -111,6 +124,11 @@ struct q_state {
 	uint32_t nhigh;		/* slots from here up were never used */
 	struct queue_writer *pend;	/* sealed, waiting for sync */
 	uint64_t syncs, bytes_prog;
+	uint32_t ids_unsynced;	/* ids taken since the last sync */
+	uint32_t boot_id, boot_seq;	/* floors the BOOT record carries */
+	uint32_t dmg_ranges, dmg_msgs;	/* damage found by recovery */
+	uint64_t dmg_bytes;
+	uint8_t v1[(CONFIG_QUEUE_MAX_BLOCKS + 7) / 8];	/* format-1 blocks */
 	uint8_t scratch[CONFIG_QUEUE_REC_MAX + QR_HDR];
 	uint32_t rcsize;	/* window: the block, or a page if too big */
 	uint32_t rcoff;		/* device offset of the cached window */
@@ -121,9 +139,13 @@ struct q_state {
 extern struct q_state q;
 
 /* queue.c */
+bool q_blk_v1(uint32_t b);
+uint32_t q_rec_crc0(uint32_t b, uint32_t off);
 int q_read(uint32_t off, void *buf, uint32_t len);
 int q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
     uint32_t id);
+int q_rec_next(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
+    uint32_t *at, uint32_t *bad_end);
 int q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
     size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
     uint32_t *off);
@@ -145,7 +167,8 @@ int q_get_state(const struct q_msg *m, unsigned idx);
 void q_recount(struct q_msg *m);
 void q_reader_start(struct queue_reader *r, const struct q_msg *m);
 
-/* queue_gc.c */
+/* queue_gc.c; q_rd: copy-forward's reader, also recovery's report */
+extern struct queue_reader q_rd;
 int q_copy_forward(struct q_msg *m);
 
 #endif

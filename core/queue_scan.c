@@ -5,16 +5,44 @@
  * exists once its ENV..COMMIT sequence is complete and matches; torn and
  * unsealed records are ignored. Nothing is written here: the first write
  * after opening goes to a fully erased page (see queue.c).
+ *
+ * Damage (a flipped bit, an erased or zeroed range) costs at most the
+ * messages whose records it hit: the scan skips to the next valid record
+ * (q_rec_next()), a block whose header is damaged is recognised by its
+ * first record, and a message is only dropped for its own records. A bad
+ * range followed by a BOOT record (or ending the log) is a write torn by
+ * a power cut; any other is damage: logged, counted (queue_stats()), and
+ * every message it cost is logged with what is still readable of it.
+ *
+ * Identity: after a power cut, ids and block seqs used since the last
+ * sync may be on the medium without being found (writes that reached a
+ * disk in another order than issued). A session therefore starts Q_ID_GAP
+ * ids and 2 * blocks + 2 seqs above everything found, and its BOOT record
+ * (synced before anything else is written, queue.c) carries where it
+ * started, so that the next session starts above that too.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "queue_int.h"
+
+#define SCAN_LOST_MAX 16	/* lost messages logged with their envelope */
 
 static uint32_t scan_order[CONFIG_QUEUE_MAX_BLOCKS];
 static struct q_msg scan_cp;	/* the copy being read, if any */
 static bool scan_cp_active;
 static bool scan_reopen;	/* q was used: clear it before reuse */
+static bool scan_damaged;	/* damage seen so far (orphans matter) */
+static uint32_t scan_boot_id, scan_boot_seq;	/* largest BOOT floors */
+static bool scan_pend;		/* a bad range waits for what follows */
+static uint32_t scan_pb, scan_pfrom, scan_pto;
+static struct {
+	uint32_t id, first_seq, off;
+	bool env;		/* off is its ENV (else nothing readable) */
+	const char *why;
+} scan_lost[SCAN_LOST_MAX];
+static uint32_t scan_nlost;
 
 static int
 scan_cmp_seq(const void *a, const void *b)
@@ -51,14 +79,38 @@ scan_used_end(uint32_t b, uint32_t *end)
 	return 0;
 }
 
+/* Remember message m (slot, or the copy) as lost to damage. */
+static void
+scan_lose(const struct q_msg *m, const char *why)
+{
+	q.dmg_msgs++;
+	if (scan_nlost < SCAN_LOST_MAX) {
+		scan_lost[scan_nlost].id = m->e.id;
+		scan_lost[scan_nlost].first_seq = m->first_seq;
+		scan_lost[scan_nlost].off = m->off;
+		scan_lost[scan_nlost].env = m->state != QS_ORPHAN;
+		scan_lost[scan_nlost].why = why;
+		scan_nlost++;
+	}
+}
+
+/*
+ * Unsealed messages end here (BOOT, end of the log): normal after a
+ * power cut, but one that damage hit may have lost its COMMIT to it.
+ */
 static void
 scan_drop_writing(void)
 {
 	uint32_t i;
 
 	for (i = 0; i < q.nord; i++) {
-		if (q.msg[q.ord[i]].state == QS_WRITING) {
-			q_slot_free(&q.msg[q.ord[i]]);
+		struct q_msg *m = &q.msg[q.ord[i]];
+
+		if (m->state == QS_WRITING) {
+			if (m->dmg != 0) {
+				scan_lose(m, "its end is damaged");
+			}
+			q_slot_free(m);
 			i--;
 		}
 	}
@@ -74,12 +126,15 @@ static struct q_msg *
 scan_alloc(uint32_t id)
 {
 	struct q_msg *m = q_slot_alloc(id);
-	uint32_t i;
+	uint32_t i, pass;
 
-	for (i = 0; m == NULL && i < q.nord; i++) {
-		if (q.msg[q.ord[i]].state == QS_WRITING) {
-			q_slot_free(&q.msg[q.ord[i]]);
-			m = q_slot_alloc(id);
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; m == NULL && i < q.nord; i++) {
+			if (q.msg[q.ord[i]].state ==
+			    (pass == 0 ? QS_ORPHAN : QS_WRITING)) {
+				q_slot_free(&q.msg[q.ord[i]]);
+				m = q_slot_alloc(id);
+			}
 		}
 	}
 	return m;
@@ -98,13 +153,67 @@ scan_open_msg(uint32_t id, bool copy)
 	return m != NULL && m->state == QS_WRITING ? m : NULL;
 }
 
+/*
+ * A sealed message failed its checks: lost, unless it is a copy whose
+ * original is still there (a copy is durable before the original goes).
+ */
 static void
 scan_drop(struct q_msg *m)
 {
+	struct q_msg *o;
+
 	if (m == &scan_cp) {
 		scan_cp_active = false;
+		o = q_find(m->e.id);
+		if (o == NULL || o->state != QS_LIVE) {
+			scan_lose(m, "its records failed their checks");
+		}
 	} else {
+		scan_lose(m, "its records failed their checks");
 		q_slot_free(m);
+	}
+}
+
+/*
+ * A record of a message whose start was not found: normal when its
+ * first block was reclaimed (it was finished or copied), but after
+ * damage it may be a sealed message whose ENV is gone. Track it (state
+ * ORPHAN: its COMMIT and results) to tell at the end.
+ */
+static struct q_msg *
+scan_orphan(uint32_t id)
+{
+	struct q_msg *m = q_find(id);
+
+	if (m != NULL) {
+		return m->state == QS_ORPHAN ? m : NULL;
+	}
+	if (!scan_damaged) {
+		return NULL;
+	}
+	m = q_slot_alloc(id);
+	if (m != NULL) {
+		m->state = QS_ORPHAN;
+	}
+	return m;
+}
+
+/* End of the scan: orphans still pending were lost to the damage. */
+static void
+scan_end_orphans(void)
+{
+	uint32_t i;
+
+	for (i = 0; i < q.nord; i++) {
+		struct q_msg *m = &q.msg[q.ord[i]];
+
+		if (m->state == QS_ORPHAN) {
+			if (m->end_seq != 0 && m->e.npending > 0) {
+				scan_lose(m, "its envelope is unreadable");
+			}
+			q_slot_free(m);
+			i--;
+		}
 	}
 }
 
@@ -116,6 +225,10 @@ scan_copy_done(uint32_t id)
 	unsigned i;
 
 	scan_cp_active = false;
+	if (m != NULL && m->state == QS_ORPHAN) {
+		q_slot_free(m);
+		m = NULL;
+	}
 	if (m != NULL && m->state == QS_LIVE) {
 		for (i = 0; i < Q_RCPT_BYTES; i++) {
 			m->sent[i] |= scan_cp.sent[i];
@@ -164,6 +277,10 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 	}
 	switch (rec[0]) {
 	case QR_BOOT:
+		if (len >= 8) {
+			scan_boot_id = MAX(scan_boot_id, get_le32(p));
+			scan_boot_seq = MAX(scan_boot_seq, get_le32(p + 4));
+		}
 		scan_drop_writing();
 		return;
 	case QR_ENV:
@@ -194,12 +311,16 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 		return;
 	case QR_RCPT:
 		m = scan_open_msg(id, copy);
-		if (m == NULL || len < 3) {
+		if (m == NULL) {
+			(void)scan_orphan(id);
+			return;
+		}
+		if (len < 3) {
 			return;
 		}
 		idx = get_le16(p);
 		if (idx != m->e.nrcpt || idx >= CONFIG_SMTP_MAX_RCPT) {
-			scan_drop(m);
+			m->dmg |= Q_DMG_BAD;	/* a RCPT is missing */
 			return;
 		}
 		m->e.nrcpt++;
@@ -210,14 +331,23 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 		if (m != NULL) {
 			m->crc = crc32_update(m->crc, p, len);
 			m->e.size += len;
+		} else {
+			(void)scan_orphan(id);
 		}
 		return;
 	case QR_COMMIT:
 		m = scan_open_msg(id, copy);
 		if (m == NULL) {
+			m = scan_orphan(id);
+			if (m != NULL && len >= 10 && m->end_seq == 0) {
+				m->end_seq = q.blk[b].seq;
+				m->e.nrcpt = (uint16_t)MIN(get_le16(p),
+				    CONFIG_SMTP_MAX_RCPT);
+				q_recount(m);
+			}
 			return;
 		}
-		if (len < 10 || m->e.nrcpt == 0 ||
+		if (len < 10 || m->e.nrcpt == 0 || (m->dmg & Q_DMG_BAD) ||
 		    get_le16(p) != m->e.nrcpt ||
 		    get_le32(p + 2) != m->e.size ||
 		    get_le32(p + 6) != m->crc) {
@@ -234,6 +364,10 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 		return;
 	case QR_ABORT:
 		m = scan_open_msg(id, false);
+		if (m == NULL) {
+			m = q_find(id);
+			m = m != NULL && m->state == QS_ORPHAN ? m : NULL;
+		}
 		if (m != NULL) {
 			q_slot_free(m);
 		}
@@ -241,9 +375,10 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 	default:
 		break;
 	}
-	/* delivery results apply to sealed messages */
+	/* delivery results apply to sealed messages (and orphans) */
 	m = q_find(id);
-	if (m == NULL || m->state != QS_LIVE) {
+	if (m == NULL || (m->state != QS_LIVE && m->state != QS_ORPHAN) ||
+	    (m->state == QS_ORPHAN && rec[0] == QR_DEFER)) {
 		return;
 	}
 	if (rec[0] == QR_DONE && len >= 3 && get_le16(p) < m->e.nrcpt) {
@@ -262,40 +397,303 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 	}
 }
 
+/* Count and log a damaged range of block b; open messages were hit. */
+static void
+scan_damage(uint32_t b, uint32_t from, uint32_t to, const char *what)
+{
+	uint32_t i;
+
+	q.dmg_ranges++;
+	q.dmg_bytes += to - from;
+	scan_damaged = true;
+	log_warn("queue: block %lu (seq %lu) bytes %lu-%lu: %s; skipped",
+	    (unsigned long)b, (unsigned long)q.blk[b].seq,
+	    (unsigned long)from, (unsigned long)to - 1, what);
+	for (i = 0; i < q.nord; i++) {
+		if (q.msg[q.ord[i]].state == QS_WRITING) {
+			q.msg[q.ord[i]].dmg |= Q_DMG_HIT;
+		}
+	}
+	if (scan_cp_active) {
+		scan_cp.dmg |= Q_DMG_HIT;
+	}
+}
+
 /*
- * Scan block b; *end = end of the last good record. After a bad record
- * (torn write) only a BOOT record at a page start resumes the block:
- * that is where the next start wrote.
+ * Whether bytes from..to of block b are one whole record that rotted
+ * (a write cut short ends in erased bytes before the end its header
+ * gives): its header gives exactly that length, or one flipped bit of
+ * the header is all that keeps the record from passing its CRC.
+ */
+static bool
+scan_rotted(uint32_t b, uint32_t from, uint32_t to)
+{
+	uint8_t h[QR_HDR], *buf = q.scratch;
+	uint32_t i, len, crc, base = b * q.bsize + from;
+
+	if (to - from < QR_HDR || q_read(base, h, QR_HDR) != 0) {
+		return false;
+	}
+	if (h[0] >= QR_ENV && h[0] <= QR_MAXTYPE &&
+	    from + QR_HDR + get_le16(h + 2) == to) {
+		return true;
+	}
+	for (i = 0; i < QR_HDR * 8; i++) {
+		memcpy(buf, h, QR_HDR);
+		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+		len = get_le16(buf + 2);
+		if (buf[0] < QR_ENV || buf[0] > QR_MAXTYPE ||
+		    len > CONFIG_QUEUE_REC_MAX || from + QR_HDR + len > q.bsize ||
+		    q_read(base + QR_HDR, buf + QR_HDR, len) != 0) {
+			continue;
+		}
+		crc = get_le32(buf + 8);
+		put_le32(buf + 8, 0);
+		if (crc32_update(q_rec_crc0(b, from), buf, QR_HDR + len) ==
+		    crc) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The pending bad range is followed by a record of type t (0: the end of
+ * the log): before a BOOT record or at the end it is a write torn by a
+ * power cut (unless it is a whole record that rotted), elsewhere damage.
+ */
+static void
+scan_settle(int t)
+{
+	if (!scan_pend) {
+		return;
+	}
+	scan_pend = false;
+	if ((t == QR_BOOT || t == 0) &&
+	    !scan_rotted(scan_pb, scan_pfrom, scan_pto)) {
+		log_info("queue: block %lu bytes %lu-%lu: torn by a power cut; "
+		    "skipped", (unsigned long)scan_pb,
+		    (unsigned long)scan_pfrom, (unsigned long)scan_pto - 1);
+		return;
+	}
+	scan_damage(scan_pb, scan_pfrom, scan_pto, "unreadable (damaged)");
+}
+
+/*
+ * Scan block b; *end = end of the last good record. A bad range is
+ * skipped up to the next valid record (q_rec_next()) and settled by what
+ * follows it (scan_settle()).
  */
 static int
 scan_block(uint32_t b, uint32_t *end)
 {
-	uint32_t off = QB_HDR, next;
-	bool torn = false;
+	uint32_t off = QB_HDR, next, at, bad;
 	int t;
 
 	*end = QB_HDR;
 	for (;;) {
-		t = q_rec_read(b, off, q.scratch, &next, 0);
-		if (t == Q_EOB) {
-			return 0;
-		}
+		t = q_rec_next(b, off, q.scratch, &next, &at, &bad);
 		if (t == EDGEMTA_E_IO) {
 			return t;
 		}
-		if (t < 0 || (torn && (t != QR_BOOT || off % q.psize != 0))) {
-			torn = true;
-			off = (off / q.psize + 1) * q.psize;
-			continue;
+		if (bad > off) {
+			scan_settle(-1);	/* two in a row: damage */
+			scan_pend = true;
+			scan_pb = b;
+			scan_pfrom = off;
+			scan_pto = bad;
+		}
+		if (t == Q_EOB) {
+			return 0;
 		}
 		if (t == Q_PAD) {
 			off = next;
 			continue;
 		}
-		torn = false;
-		scan_record(b, off, q.scratch);
+		if (scan_pend) {
+			scan_settle(t);
+			/* that may have used q.scratch: read the record again */
+			t = q_rec_read(b, at, q.scratch, &next, 0);
+			if (t < 0) {
+				return t;
+			}
+		}
+		scan_record(b, at, q.scratch);
 		off = next;
 		*end = next;
+	}
+}
+
+static uint8_t scan_inf[(CONFIG_QUEUE_MAX_BLOCKS + 7) / 8];
+
+static bool
+scan_seq_taken(uint32_t seq)
+{
+	uint32_t b;
+
+	for (b = 0; b < q.nblk; b++) {
+		if (q.blk[b].state == QB_USED && q.blk[b].seq == seq) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Blocks with content but no valid header: a header hit by damage is
+ * recognised by the block's first record, which is valid only under the
+ * block's seq (its own field, or a ring neighbour's seq +-1). The rest
+ * are a block taken or erased when the power was cut (right after the
+ * newest block in ring order) or damage beyond repair.
+ */
+static int
+scan_infer(uint32_t *nused, uint32_t *ndirty)
+{
+	uint8_t h[QB_HDR];
+	uint32_t k, b, i, c[3], next, newest = 0, end, at, bad, off;
+	bool more = true;
+	int r, t;
+
+	/* round again while blocks are recognised: they are neighbours */
+	for (k = 0; k < q.nblk || k % q.nblk != 0 || more; k++) {
+		uint32_t pb, nb;
+
+		b = k % q.nblk;
+		if (b == 0) {
+			more = false;
+		}
+		pb = (b + q.nblk - 1) % q.nblk;
+		nb = (b + 1) % q.nblk;
+		if (q.blk[b].state != QB_DIRTY) {
+			continue;
+		}
+		r = q_read(b * q.bsize, h, QB_HDR);
+		if (r != 0) {
+			return r;
+		}
+		c[0] = get_le32(h + 4);
+		c[1] = q.blk[pb].state == QB_USED ? q.blk[pb].seq + 1 : 0;
+		c[2] = q.blk[nb].state == QB_USED ? q.blk[nb].seq - 1 : 0;
+		for (i = 0; i < 3; i++) {
+			if (c[i] == 0 || c[i] == 0xffffffffu ||
+			    scan_seq_taken(c[i])) {
+				continue;
+			}
+			/* any valid record proves it: damage may go on */
+			q.blk[b].seq = c[i];
+			off = QB_HDR;
+			do {
+				t = q_rec_next(b, off, q.scratch, &next, &at,
+				    &bad);
+				off = next;
+			} while (t == Q_PAD);
+			if (t == EDGEMTA_E_IO) {
+				return t;
+			}
+			if (t >= QR_ENV && t <= QR_MAXTYPE) {
+				break;
+			}
+		}
+		if (i == 3) {
+			q.blk[b].seq = 0;
+			continue;
+		}
+		q.blk[b].state = QB_USED;
+		q.blk[b].erases = MIN(get_le32(h + 8), Q_ERASES_MAX);
+		scan_inf[b / 8] |= (uint8_t)(1u << (b % 8));
+		scan_order[(*nused)++] = b;
+		(*ndirty)--;
+		more = true;
+		scan_damage(b, 0, QB_HDR, "block header damaged (block "
+		    "recognised by its first record)");
+	}
+	for (b = 0; b < q.nblk; b++) {
+		if (q.blk[b].state == QB_USED &&
+		    q.blk[b].seq > q.blk[newest].seq) {
+			newest = b;
+		}
+	}
+	if (q.blk[newest].state != QB_USED) {
+		return 0;
+	}
+	/* taken after the newest block when the power was cut: torn */
+	for (b = (newest + 1) % q.nblk; q.blk[b].state == QB_DIRTY;
+	    b = (b + 1) % q.nblk) {
+		scan_inf[b / 8] |= (uint8_t)(1u << (b % 8));
+	}
+	for (b = 0; b < q.nblk; b++) {
+		if (q.blk[b].state != QB_DIRTY ||
+		    ((scan_inf[b / 8] >> (b % 8)) & 1u)) {
+			continue;
+		}
+		r = scan_used_end(b, &end);
+		if (r != 0) {
+			return r;
+		}
+		scan_damage(b, 0, end, "block header unreadable, whole block");
+	}
+	return 0;
+}
+
+/* Append pre, then "<s>" (control bytes as '?'), to buf (n) at *pos. */
+static void
+scan_put_addr(char *buf, size_t n, size_t *pos, const char *pre,
+    const uint8_t *s, size_t len)
+{
+	size_t i, k = strlen(pre);
+
+	for (i = 0; i < k + len + 2 && *pos + 1 < n; i++) {
+		char c = i < k ? pre[i] : i == k ? '<' :
+		    i == k + len + 1 ? '>' : (char)s[i - k - 1];
+
+		buf[(*pos)++] = (uint8_t)c < 0x20 || c == 0x7f ? '?' : c;
+	}
+	buf[*pos] = '\0';
+}
+
+/*
+ * Log every message lost to damage with what is still readable of its
+ * envelope (the reader stops at the first damaged record of its own).
+ */
+static void
+scan_report(void)
+{
+	char line[LOG_LINE_MAX - 64], ids[QUEUE_ID_STRLEN];
+	struct q_msg tmp;
+	const uint8_t *p;
+	size_t len, pos;
+	unsigned idx;
+	uint32_t i;
+	int t, nr;
+
+	for (i = 0; i < scan_nlost; i++) {
+		pos = 0;
+		nr = 0;
+		line[0] = '\0';
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.e.id = scan_lost[i].id;
+		tmp.first_seq = scan_lost[i].first_seq;
+		tmp.off = scan_lost[i].off;
+		q_reader_start(&q_rd, &tmp);
+		while (scan_lost[i].env && pos + 1 < sizeof(line)) {
+			t = queue_reader_next(&q_rd, &p, &len, &idx);
+			if (t == QUEUE_ITEM_SENDER) {
+				scan_put_addr(line, sizeof(line), &pos,
+				    "from=", p, len);
+			} else if (t == QUEUE_ITEM_RCPT) {
+				scan_put_addr(line, sizeof(line), &pos,
+				    nr++ == 0 ? ", to=" : ",", p, len);
+			} else {
+				break;
+			}
+		}
+		log_warn("%s: lost to queue damage (%s): %s",
+		    queue_id_str(scan_lost[i].id, ids), scan_lost[i].why,
+		    pos == 0 ? "envelope unreadable" : line);
+	}
+	if (q.dmg_msgs > scan_nlost) {
+		log_warn("queue: %lu more messages lost to damage",
+		    (unsigned long)(q.dmg_msgs - scan_nlost));
 	}
 }
 
@@ -320,7 +718,10 @@ scan_headers(uint32_t *nused, uint32_t *ndirty)
 			if (h[3] > Q_VERSION) {
 				return EDGEMTA_E_VERSION;
 			}
-			if (h[3] == Q_VERSION) {
+			if (h[3] == Q_VERSION_OLD) {
+				q.v1[b / 8] |= (uint8_t)(1u << (b % 8));
+			}
+			if (h[3] == Q_VERSION || h[3] == Q_VERSION_OLD) {
 				k->state = QB_USED;
 				k->seq = get_le32(h + 4);
 				k->erases = MIN(get_le32(h + 8), Q_ERASES_MAX);
@@ -336,6 +737,12 @@ scan_headers(uint32_t *nused, uint32_t *ndirty)
 		k->state = end == 0 ? QB_FREE : QB_DIRTY;
 		if (end != 0) {
 			(*ndirty)++;
+		}
+	}
+	if (*ndirty > 0) {
+		r = scan_infer(nused, ndirty);
+		if (r != 0) {
+			return r;
 		}
 	}
 	/*
@@ -397,6 +804,10 @@ queue_open(struct flash *fl, unsigned flags)
 	q.next_seq = 1;
 	q.head = q.nblk - 1;	/* a blank device starts at block 0 */
 	scan_cp_active = false;
+	scan_damaged = scan_pend = false;
+	scan_boot_id = scan_boot_seq = 0;
+	scan_nlost = 0;
+	memset(scan_inf, 0, (q.nblk + 7) / 8);
 	r = scan_headers(&nused, &ndirty);
 	if (r != 0) {
 		return r;
@@ -418,7 +829,9 @@ queue_open(struct flash *fl, unsigned flags)
 			return r;
 		}
 	}
+	scan_settle(0);
 	scan_drop_writing();
+	scan_end_orphans();
 	if (nused > 0) {
 		b = scan_order[nused - 1];
 		r = scan_used_end(b, &used_end);
@@ -428,10 +841,19 @@ queue_open(struct flash *fl, unsigned flags)
 		end = MAX(end, used_end);
 		q.head = b;
 		q.have_head = true;
-		q.next_seq = q.blk[b].seq + 1;
 		q.wpage = MIN((end + q.psize - 1) / q.psize * q.psize, q.bsize);
+		if (q_blk_v1(b) || ((scan_inf[b / 8] >> (b % 8)) & 1u)) {
+			q.wpage = q.bsize;	/* write on in a new block */
+		}
+		/* above whatever the last session may have used (top) */
+		q.next_seq = MAX(q.blk[b].seq + 1, scan_boot_seq) +
+		    2 * q.nblk + 2;
+		q.next_id = MAX(q.next_id, scan_boot_id) + Q_ID_GAP;
 	}
+	q.boot_id = q.next_id;
+	q.boot_seq = q.next_seq;
 	q.need_boot = true;
 	q.open = true;
+	scan_report();
 	return 0;
 }

@@ -11,6 +11,8 @@ static int64_t fake_wall = 1790000000;	/* late 2026 */
 static uint32_t fake_rng = 12345;
 static bool fake_quiet = true;
 static char fake_last[512];
+static char fake_all[16384];
+static size_t fake_all_len;
 
 void
 fake_clock_set(uint64_t now_ms, int64_t wall)
@@ -36,6 +38,19 @@ const char *
 fake_log_last(void)
 {
 	return fake_last;
+}
+
+const char *
+fake_log_all(void)
+{
+	return fake_all;
+}
+
+void
+fake_log_clear(void)
+{
+	fake_all_len = 0;
+	fake_all[0] = '\0';
 }
 
 uint64_t
@@ -73,6 +88,10 @@ plat_log(int level, const char *line)
 {
 	(void)level;
 	snprintf(fake_last, sizeof(fake_last), "%s", line);
+	if (fake_all_len + strlen(line) + 2 < sizeof(fake_all)) {
+		fake_all_len += (size_t)snprintf(fake_all + fake_all_len,
+		    sizeof(fake_all) - fake_all_len, "%s\n", line);
+	}
 	if (!fake_quiet) {
 		fprintf(stderr, "log: %s\n", line);
 	}

@@ -13,5 +13,8 @@ void fake_clock_advance(uint64_t ms);	/* both clocks */
 void fake_log_quiet(bool quiet);
 /* The last log line emitted (captured even when quiet). */
 const char *fake_log_last(void);
+/* Log lines since fake_log_clear(), each ending in '\n' (first 16 KiB). */
+const char *fake_log_all(void);
+void fake_log_clear(void);
 
 #endif

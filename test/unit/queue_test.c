@@ -789,10 +789,10 @@ test_version_and_foreign(void)
 {
 	flash_sim_free(&sim);
 	CHECK_EQ(flash_sim_init(&sim, PG, BS, 16), 0);
-	put_block_hdr(sim.mem + 3 * BS, 2, 5);
+	put_block_hdr(sim.mem + 3 * BS, 3, 5);
 	CHECK_EQ(queue_open(&sim.fl, 0), EDGEMTA_E_VERSION);
 	CHECK_EQ(sim.progs + sim.erases, 0);
-	CHECK_EQ(sim.mem[3 * BS + 3], 2);
+	CHECK_EQ(sim.mem[3 * BS + 3], 3);
 
 	/* not ours: garbage and no header */
 	memset(sim.mem, 0xff, 16 * BS);
@@ -821,45 +821,53 @@ test_version_and_foreign(void)
 static void
 test_byte_order(void)
 {
-	static const uint8_t hdr[] = { 'E', 'M', 'Q', 1, 1, 0, 0, 0,
+	static const uint8_t hdr[] = { 'E', 'M', 'Q', 2, 1, 0, 0, 0,
 		0, 0, 0, 0 };
+	static const uint8_t boot[] = { 9, 0, 8, 0, 0, 0, 0, 0 };
 	static const uint8_t env[] = { 1, 0, 13, 0, 1, 0, 0, 0 };
-	uint8_t rec[64], *m;
+	/* records' CRCs start from the block's seq (1) and their offset */
+	uint8_t rec[64] = { 1, 0, 0, 0, 0x10, 0, 0, 0 }, *m;
 	uint32_t crc;
 
 	fake_clock_set(0, (int64_t)0x0102030405060708LL);
 	sim_fresh(16);
 	CHECK(put_msg("a@bc", 1, (const uint8_t *)"hi", 2) == 1);
 	m = sim.mem;
-	/* seq 1, never erased */
+	/* format 2, seq 1, never erased */
 	CHECK(memcmp(m, hdr, sizeof(hdr)) == 0);
 	CHECK_EQ(get_le32(m + 12), crc32_update(0, m, 12));
 	CHECK_EQ(m[12], (uint8_t)crc32_update(0, m, 12));
-	/* BOOT at 16: type 9, no payload, id 0 */
-	CHECK_EQ(m[16], 9);
-	CHECK_EQ(m[18] | m[19] << 8, 0);
-	/* ENV at 28 */
-	CHECK(memcmp(m + 28, env, sizeof(env)) == 0);
-	CHECK(memcmp(m + 40, "\x08\x07\x06\x05\x04\x03\x02\x01\x00" "a@bc",
+	/* BOOT at 16: type 9, id 0, first id 1 and seq 1; synced alone */
+	CHECK(memcmp(m + 16, boot, sizeof(boot)) == 0);
+	CHECK(memcmp(m + 28, "\x01\x00\x00\x00\x01\x00\x00\x00", 8) == 0);
+	memcpy(rec + 8, m + 16, 20);
+	memset(rec + 16, 0, 4);
+	CHECK_EQ(get_le32(m + 24), crc32_update(0, rec, 28));
+	CHECK_EQ(m[36], 0xff);
+	m += PG;
+	/* ENV at 512 */
+	CHECK(memcmp(m, env, sizeof(env)) == 0);
+	CHECK(memcmp(m + 12, "\x08\x07\x06\x05\x04\x03\x02\x01\x00" "a@bc",
 	    13) == 0);
-	memcpy(rec, m + 28, 12 + 13);
-	memset(rec + 8, 0, 4);
-	crc = crc32_update(0, rec, 25);
-	CHECK_EQ(m[36], crc & 0xff);
-	CHECK_EQ(m[37], (crc >> 8) & 0xff);
-	CHECK_EQ(m[38], (crc >> 16) & 0xff);
-	CHECK_EQ(m[39], crc >> 24);
-	/* RCPT at 53: index 0, state 0 */
-	CHECK_EQ(m[53], 2);
-	CHECK(memcmp(m + 65, "\x00\x00\x00r0@example.org", 17) == 0);
-	/* DATA at 82, COMMIT at 96: nrcpt 1, size 2, crc("hi") */
-	CHECK_EQ(m[82], 3);
-	CHECK(memcmp(m + 94, "hi", 2) == 0);
-	CHECK_EQ(m[96], 4);
-	CHECK(memcmp(m + 108, "\x01\x00\x02\x00\x00\x00", 6) == 0);
-	CHECK_EQ(get_le32(m + 114), crc32_update(0, "hi", 2));
+	put_le32(rec + 4, PG);
+	memcpy(rec + 8, m, 12 + 13);
+	memset(rec + 16, 0, 4);
+	crc = crc32_update(0, rec, 8 + 25);
+	CHECK_EQ(m[8], crc & 0xff);
+	CHECK_EQ(m[9], (crc >> 8) & 0xff);
+	CHECK_EQ(m[10], (crc >> 16) & 0xff);
+	CHECK_EQ(m[11], crc >> 24);
+	/* RCPT at +25: index 0, state 0 */
+	CHECK_EQ(m[25], 2);
+	CHECK(memcmp(m + 37, "\x00\x00\x00r0@example.org", 17) == 0);
+	/* DATA at +54, COMMIT at +68: nrcpt 1, size 2, crc("hi") */
+	CHECK_EQ(m[54], 3);
+	CHECK(memcmp(m + 66, "hi", 2) == 0);
+	CHECK_EQ(m[68], 4);
+	CHECK(memcmp(m + 80, "\x01\x00\x02\x00\x00\x00", 6) == 0);
+	CHECK_EQ(get_le32(m + 86), crc32_update(0, "hi", 2));
 	/* the rest of the page is padding */
-	CHECK_EQ(m[118], 0xff);
+	CHECK_EQ(m[90], 0xff);
 	CHECK_EQ(m[PG - 1], 0xff);
 	fake_clock_set(0, 1700000000);
 }
