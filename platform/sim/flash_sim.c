@@ -16,6 +16,24 @@ sim_rand(struct flash_sim *s)
 	return s->rng;
 }
 
+/*
+ * File model, at a cut: every sector changed since the last sync keeps
+ * its old or its new content; that is then the device.
+ */
+static void
+sim_file_cut(struct flash_sim *s)
+{
+	size_t size = (size_t)s->fl.block_size * s->fl.block_count, o;
+
+	for (o = 0; o < size; o += s->sector) {
+		if (memcmp(s->mem + o, s->durable + o, s->sector) != 0 &&
+		    (sim_rand(s) & 1u)) {
+			memcpy(s->mem + o, s->durable + o, s->sector);
+		}
+	}
+	memcpy(s->durable, s->mem, size);
+}
+
 /* Count an operation; true if this one is torn by the power cut. */
 static bool
 sim_torn(struct flash_sim *s)
@@ -53,6 +71,7 @@ sim_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 	struct flash_sim *s = fl->ctx;
 	const uint8_t *src = buf;
 	uint32_t p, first = off / fl->page_size, n, i;
+	bool torn;
 
 	if (s->dead) {
 		return EDGEMTA_E_IO;
@@ -78,7 +97,18 @@ sim_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 		}
 	}
 	n = len;
-	if (sim_torn(s)) {
+	torn = sim_torn(s);
+	if (s->sector != 0 && torn) {
+		/* the cut operation done or not, then sectors old or new */
+		if (sim_rand(s) & 1u) {
+			for (i = 0; i < len; i++) {
+				s->mem[off + i] &= src[i];
+			}
+		}
+		sim_file_cut(s);
+		return EDGEMTA_E_IO;
+	}
+	if (torn) {
 		n = sim_rand(s) % (len + 1);
 		if (s->bitflips && n > 0) {
 			i = sim_rand(s) % n;
@@ -118,6 +148,7 @@ sim_erase(struct flash *fl, uint32_t block)
 	struct flash_sim *s = fl->ctx;
 	uint32_t ppb = fl->block_size / fl->page_size, k, g, i;
 	uint8_t *b;
+	bool torn;
 
 	if (s->dead) {
 		return EDGEMTA_E_IO;
@@ -129,7 +160,15 @@ sim_erase(struct flash *fl, uint32_t block)
 	b = s->mem + (size_t)block * fl->block_size;
 	s->wear[block]++;
 	s->erases++;
-	if (sim_torn(s)) {
+	torn = sim_torn(s);
+	if (s->sector != 0 && torn) {
+		if (sim_rand(s) & 1u) {
+			memset(b, 0xff, fl->block_size);
+		}
+		sim_file_cut(s);
+		return EDGEMTA_E_IO;
+	}
+	if (torn) {
 		/* a prefix erased, then some garbage, the rest as it was */
 		k = sim_rand(s) % (fl->block_size + 1);
 		g = sim_rand(s) % (fl->block_size - k + 1);
@@ -157,6 +196,10 @@ sim_sync(struct flash *fl)
 		return EDGEMTA_E_IO;
 	}
 	s->syncs++;
+	if (s->sector != 0) {
+		memcpy(s->durable, s->mem,
+		    (size_t)fl->block_size * fl->block_count);
+	}
 	return 0;
 }
 
@@ -198,9 +241,30 @@ flash_sim_free(struct flash_sim *s)
 	free(s->mem);
 	free(s->programmed);
 	free(s->wear);
+	free(s->durable);
 	s->mem = NULL;
 	s->programmed = NULL;
 	s->wear = NULL;
+	s->durable = NULL;
+}
+
+int
+flash_sim_file_model(struct flash_sim *s, uint32_t sector)
+{
+	size_t size = (size_t)s->fl.block_size * s->fl.block_count;
+
+	if (sector == 0 || size % sector != 0) {
+		return EDGEMTA_E_INVAL;
+	}
+	free(s->durable);
+	s->durable = malloc(size);
+	if (s->durable == NULL) {
+		return EDGEMTA_E_FULL;
+	}
+	memcpy(s->durable, s->mem, size);
+	s->sector = sector;
+	s->fl.rewrite = true;
+	return 0;
 }
 
 void

@@ -12,6 +12,12 @@
  * (read, prog, erase, sync) fails with EDGEMTA_E_IO until
  * flash_sim_power_on(). sync is a barrier only: nothing is lost on a cut
  * that was not torn.
+ *
+ * The file model (flash_sim_file_model()) is the medium under a queue
+ * file instead (an SD card, eMMC, an SSD without power-loss protection):
+ * writes since the last sync reach it in any order, each sector of a
+ * given size atomically. At a cut, the cut operation is done or not, then
+ * every sector changed since the last sync ends up old or new.
  */
 #ifndef FLASH_SIM_H
 #define FLASH_SIM_H
@@ -30,6 +36,8 @@ struct flash_sim {
 	bool dead;		/* power is off after a cut */
 	bool bitflips;		/* flip a bit in torn programs */
 	uint32_t rng;
+	uint32_t sector;	/* file model: atomic unit (0: NOR-like) */
+	uint8_t *durable;	/* file model: the device at the last sync */
 };
 
 /* Allocate a blank (all 0xFF) device. 0 or EDGEMTA_E_INVAL/E_FULL. */
@@ -37,6 +45,12 @@ int flash_sim_init(struct flash_sim *s, uint32_t page_size,
     uint32_t block_size, uint32_t block_count);
 
 void flash_sim_free(struct flash_sim *s);
+
+/*
+ * Switch to the file model with sectors of sector bytes (512, 4096...),
+ * pages rewritable (fl.rewrite, as the file backend). 0 or E_FULL.
+ */
+int flash_sim_file_model(struct flash_sim *s, uint32_t sector);
 
 /* Tear the n-th program/erase operation from now on (counted from 1). */
 void flash_sim_cut_at(struct flash_sim *s, uint64_t n);

@@ -5,7 +5,8 @@
  * and byte-identical; whatever else is visible is one of ours and
  * byte-identical (a sealed but unacknowledged message may survive:
  * at-least-once); the queue then takes and recovers a new message; the
- * simulator saw no rule violation.
+ * simulator saw no rule violation. All of it on the NOR-like model and
+ * on the file model (flash_sim.h) with 512-byte and 4 KiB sectors.
  */
 #include <stdlib.h>
 
@@ -28,6 +29,18 @@ struct wl_msg {
 
 static struct wl_msg msgs[NM];
 static struct flash_sim sim;
+static uint32_t wl_sector;	/* file model with sectors of this size */
+static bool wl_rewrite;	/* the device lets pages be programmed again */
+
+static void
+sim_new(void)
+{
+	CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
+	sim.fl.rewrite = wl_rewrite;
+	if (wl_sector != 0) {
+		CHECK_EQ(flash_sim_file_model(&sim, wl_sector), 0);
+	}
+}
 static uint8_t data[NM][12000];
 static int new_done;
 
@@ -321,7 +334,7 @@ test_cut_during_recovery(void)
 
 	for (i = 1; i < 400; i += 7) {
 		for (j = 1; j <= 6; j++) {
-			CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
+			sim_new();
 			flash_sim_cut_at(&sim, i);
 			workload();
 			if (!sim.dead) {
@@ -340,11 +353,11 @@ test_cut_during_recovery(void)
 	}
 	CHECK(tested > 50);
 	CHECK_EQ(failed, 0);
-	printf("queue_powercut_test: %llu double cuts tested, %llu failed\n",
-	    (unsigned long long)tested, (unsigned long long)failed);
+	printf("queue_powercut_test: %llu double cuts tested%s, %llu "
+	    "failed\n", (unsigned long long)tested, wl_sector == 0 ? "" :
+	    wl_sector == 512 ? " (file, 512 B sectors)" :
+	    " (file, 4 KiB sectors)", (unsigned long long)failed);
 }
-
-static bool wl_rewrite;	/* the device lets pages be programmed again */
 
 static void
 test_every_cut(void)
@@ -353,8 +366,7 @@ test_every_cut(void)
 	int k, acked = 0, erases;
 
 	/* dry run: count the operations */
-	CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
-	sim.fl.rewrite = wl_rewrite;
+	sim_new();
 	workload();
 	queue_close();
 	n = sim.ops;
@@ -368,8 +380,7 @@ test_every_cut(void)
 	CHECK(check_recovery(0));
 	flash_sim_free(&sim);
 	for (i = 1; i <= n; i++) {
-		CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
-		sim.fl.rewrite = wl_rewrite;
+		sim_new();
 		sim.bitflips = (i % 2) == 0;
 		flash_sim_cut_at(&sim, i);
 		workload();
@@ -381,8 +392,10 @@ test_every_cut(void)
 	}
 	CHECK_EQ(failed, 0);
 	printf("queue_powercut_test: %llu cut points tested (%d erases in "
-	    "the workload%s), %llu failed\n", (unsigned long long)tested,
+	    "the workload%s%s), %llu failed\n", (unsigned long long)tested,
 	    erases, wl_rewrite ? ", pages rewritten" : "",
+	    wl_sector == 0 ? "" : wl_sector == 512 ?
+	    ", file with 512 B sectors" : ", file with 4 KiB sectors",
 	    (unsigned long long)failed);
 }
 
@@ -393,6 +406,32 @@ test_every_cut_rewrite(void)
 	wl_rewrite = true;
 	test_every_cut();
 	wl_rewrite = false;
+}
+
+/*
+ * The file backend's medium: writes since the last sync reach it in any
+ * order, atomic per sector (issue 17.4).
+ */
+static void
+test_file_512(void)
+{
+	wl_sector = 512;
+	wl_rewrite = true;
+	test_every_cut();
+	test_cut_during_recovery();
+	wl_rewrite = false;
+	wl_sector = 0;
+}
+
+static void
+test_file_4k(void)
+{
+	wl_sector = 4096;
+	wl_rewrite = true;
+	test_every_cut();
+	test_cut_during_recovery();
+	wl_rewrite = false;
+	wl_sector = 0;
 }
 
 int
@@ -408,5 +447,7 @@ main(void)
 	RUN(test_every_cut);
 	RUN(test_every_cut_rewrite);
 	RUN(test_cut_during_recovery);
+	RUN(test_file_512);
+	RUN(test_file_4k);
 	return test_report("queue_powercut_test");
 }
