@@ -74,6 +74,23 @@ admin_queue_open_ro(const struct conf *c, struct flash *fl)
 	return r;
 }
 
+void
+admin_queue_damage_note(void)
+{
+	struct queue_stats st;
+
+	queue_stats(&st);
+	if (st.damaged_ranges == 0 && st.damaged_msgs == 0) {
+		return;
+	}
+	printf("-- queue damage: %lu damaged range%s (%llu bytes) skipped, "
+	    "%lu message%s lost; see the log\n",
+	    (unsigned long)st.damaged_ranges,
+	    st.damaged_ranges == 1 ? "" : "s",
+	    (unsigned long long)st.damaged_bytes,
+	    (unsigned long)st.damaged_msgs, st.damaged_msgs == 1 ? "" : "s");
+}
+
 /* Envelope strings were checked on the way in; be safe on a terminal. */
 static void
 put_addr(const uint8_t *p, size_t len)
@@ -169,6 +186,7 @@ cmd_list(const struct conf *c)
 		return 1;
 	}
 	queue_foreach(list_one, &rc);
+	admin_queue_damage_note();
 	queue_close();
 	flash_file_close(&admin_flash);
 	if (fflush(stdout) != 0) {

@@ -36,6 +36,12 @@ const char *conf_default_path(void);
 int admin_queue_open_ro(const struct conf *c, struct flash *fl);
 
 /*
+ * With the queue open: when recovery found damage, one trailer line on
+ * stdout ("-- queue damage: ..."), for `queue list` and mailq.
+ */
+void admin_queue_damage_note(void);
+
+/*
  * "edgemta queue list|show ID|flush|delete ID|ALL|DEFERRED" with argv[0]
  * the subcommand (admin.c). Returns the process exit code. A queue file
  * that does not exist yet is an empty queue: admin_queue_open_ro() then

@@ -562,6 +562,7 @@ mq_run(void)
 		return EX_UNAVAILABLE;
 	}
 	(void)queue_foreach(mq_one, &m);
+	admin_queue_damage_note();
 	queue_close();
 	flash_file_close(&fl);
 	if (m.msgs == 0) {

@@ -817,6 +817,64 @@ test_version_and_foreign(void)
 	sim.fl.page_size = PG;
 }
 
+/* A format-1 record (CRC of header and payload only) at p; its size. */
+static size_t
+put_v1_rec(uint8_t *p, uint8_t type, uint32_t id, const void *pl, size_t n)
+{
+	p[0] = type;
+	p[1] = 0;
+	put_le16(p + 2, (uint16_t)n);
+	put_le32(p + 4, id);
+	put_le32(p + 8, 0);
+	memcpy(p + 12, pl, n);
+	put_le32(p + 8, crc32_update(0, p, 12 + n));
+	return 12 + n;
+}
+
+/*
+ * A queue written by format 1 is still read (and migrated as the ring
+ * turns): new records go to format-2 blocks, old ones stay readable.
+ */
+static void
+test_format1_read(void)
+{
+	uint8_t env[9 + 3] = { 0 }, rc[3 + 14] = { 0 };
+	uint8_t cm[10], *m;
+	size_t off = 16;
+	uint32_t nid;
+
+	flash_sim_free(&sim);
+	CHECK_EQ(flash_sim_init(&sim, PG, BS, 16), 0);
+	m = sim.mem;
+	put_block_hdr(m, 1, 7);
+	memcpy(env + 9, "s@x", 3);
+	memcpy(rc + 3, "r0@example.org", 14);
+	off += put_v1_rec(m + off, 9, 0, NULL, 0);
+	off += put_v1_rec(m + off, 1, 0x2a, env, sizeof(env));
+	off += put_v1_rec(m + off, 2, 0x2a, rc, sizeof(rc));
+	off += put_v1_rec(m + off, 3, 0x2a, "hi\r\n", 4);
+	put_le16(cm, 1);
+	put_le32(cm + 2, 4);
+	put_le32(cm + 6, crc32_update(0, "hi\r\n", 4));
+	off += put_v1_rec(m + off, 4, 0x2a, cm, sizeof(cm));
+	memset(sim.programmed, 1, 1);
+	CHECK_EQ(queue_open(&sim.fl, 0), 0);
+	CHECK_EQ(queue_count(), 1);
+	CHECK(same_msg(0x2a, "s@x", 1, (const uint8_t *)"hi\r\n", 4));
+	nid = put_msg("n@x", 1, (const uint8_t *)"new", 3);
+	CHECK(nid > 0x2a);
+	queue_close();
+	CHECK_EQ(queue_open(&sim.fl, QUEUE_O_RDONLY), 0);
+	CHECK_EQ(queue_count(), 2);
+	CHECK(same_msg(nid, "n@x", 1, (const uint8_t *)"new", 3));
+	CHECK(same_msg(0x2a, "s@x", 1, (const uint8_t *)"hi\r\n", 4));
+	queue_close();
+	/* the old block is untouched; the new message is in a format-2 one */
+	CHECK_EQ(m[3], 1);
+	CHECK_EQ(m[BS + 3], 2);
+	CHECK_EQ(sim.violations, 0);
+}
+
 /* The bytes on flash, against hand-computed little-endian values. */
 static void
 test_byte_order(void)
@@ -945,6 +1003,7 @@ main(void)
 	RUN(test_ring_4k_deferred);
 	RUN(test_scan_reads);
 	RUN(test_version_and_foreign);
+	RUN(test_format1_read);
 	RUN(test_byte_order);
 	RUN(test_rdonly);
 	RUN(test_corrupt_read);
