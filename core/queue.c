@@ -4,12 +4,13 @@
  * The index, readers and delivery results are in queue_index.c, recovery
  * in queue_scan.c, reclaim and copy-forward in queue_gc.c.
  *
- * On-flash format, version 1 (all fields little-endian):
+ * On-flash format, version 2 (all fields little-endian, on every target):
  *
  * Every used erase block starts with a 16-byte block header:
  *   0  "EMQ"        magic
- *   3  u8  version  1 (a newer version is refused: EDGEMTA_E_VERSION;
- *                   future versions keep these 16 bytes as they are)
+ *   3  u8  version  2 (a newer version is refused: EDGEMTA_E_VERSION;
+ *                   future versions keep these 16 bytes as they are;
+ *                   blocks of version 1 are still read, see below)
  *   4  u32 seq      block sequence number, +1 for each block taken
  *   8  u32 erases   times this block was erased
  *   12 u32 crc      CRC-32 of bytes 0..11
@@ -21,7 +22,12 @@
  *   1  u8  flags    QR_F_COPY on every record of a copied-forward message
  *   2  u16 len      payload bytes (<= CONFIG_QUEUE_REC_MAX)
  *   4  u32 id       message id
- *   8  u32 crc      CRC-32 of the header (crc field zero) and payload
+ *   8  u32 crc      CRC-32 of u32 block seq, u32 offset of the record in
+ *                   its block, then the header (crc field zero) and the
+ *                   payload: a record is valid only where it was written
+ *                   and in the life of the block it was written in (not
+ *                   after the block was erased and taken again, not as
+ *                   bytes inside another record)
  * Payloads:
  *   ENV    u64 arrival, u8 msgflags (QUEUE_MSG_*), sender (no NUL)
  *   RCPT   u16 index, u8 state (enum queue_rcpt_state), address
@@ -31,7 +37,9 @@
  *   DEFER  u64 next_try, u16 attempts, reason text (<= 200)
  *   DELETE (empty)  the message is gone
  *   ABORT  (empty)  an unsealed message was abandoned
- *   BOOT   (empty)  first record written after each queue_open()
+ *   BOOT   u32 first id, u32 first block seq of the session: the first
+ *          record written after each queue_open(), synced at once
+ *          (queue_scan.c, "Identity")
  * A message exists once ENV, RCPT 0..n-1, DATA... and a COMMIT whose
  * counts and CRC match are all found. A copy (QR_F_COPY, written by
  * queue_gc.c) is a complete ENV..COMMIT sequence with the same id whose
@@ -69,6 +77,16 @@
  * after a stale block is still there, so its finished messages stay
  * finished), and a stale block is not erased before a copy made from it
  * is durable, nor while no other durable block header would remain.
+ *
+ * Version 1 (earlier builds) differs only in the record CRC (header
+ * and payload alone) and an empty BOOT; its blocks are read as they are
+ * and new records go to version-2 blocks, so a queue is migrated as the
+ * ring turns. A binary of version 1 refuses a migrated queue.
+ *
+ * Damage (queue_scan.c): recovery skips a bad range to the next valid
+ * record, recognises a block with a damaged header by its records, and
+ * drops a message only for its own records; each damaged range and each
+ * message lost is logged and counted (queue_stats()).
  *
  * Durability: a seal is synced by the next queue_commit() (group commit,
  * before the 250). Delivery results need no sync of their own: they ride

@@ -18,7 +18,8 @@
  *
  * The format is described in queue.c; all fields little-endian; block
  * headers carry a format version. A queue written by a newer format is
- * refused (EDGEMTA_E_VERSION), never discarded.
+ * refused (EDGEMTA_E_VERSION), never discarded; an older one is read and
+ * migrated as the ring turns.
  */
 #ifndef QUEUE_H
 #define QUEUE_H
