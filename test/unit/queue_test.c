@@ -826,7 +826,9 @@ put_v1_rec(uint8_t *p, uint8_t type, uint32_t id, const void *pl, size_t n)
 	put_le16(p + 2, (uint16_t)n);
 	put_le32(p + 4, id);
 	put_le32(p + 8, 0);
-	memcpy(p + 12, pl, n);
+	if (n > 0) {
+		memcpy(p + 12, pl, n);
+	}
 	put_le32(p + 8, crc32_update(0, p, 12 + n));
 	return 12 + n;
 }
