@@ -152,6 +152,14 @@ q_blk_set(uint32_t b, uint8_t state)
 		    q.blk[n].seq == q.blk[b].seq + 1;
 	}
 	q.nused += (state == QB_USED) - (q.blk[b].state == QB_USED);
+	/* stale blocks come in seq order: keep a lower bound of theirs */
+	if (state == QB_STALE && q.blk[b].state != QB_STALE) {
+		q.stale_lo = q.nstale++ == 0 ? q.blk[b].seq :
+		    MIN(q.stale_lo, q.blk[b].seq);
+	} else if (state != QB_STALE && q.blk[b].state == QB_STALE) {
+		q.nstale--;
+		q.stale_lo += q.blk[b].seq == q.stale_lo;	/* seqs unique */
+	}
 	q.blk[b].state = state;
 }
 
@@ -385,7 +393,9 @@ q_cls_floor(int cls)
  * The block the head takes next: the next one in ring order that is not
  * used, unless a stale block older than it exists (possible when ring and
  * seq order differ, after recovery): then the oldest stale one, so that
- * a stale block never outlives one that came after it in the log.
+ * a stale block never outlives one that came after it in the log. The
+ * search is skipped when the candidate's seq is q.stale_lo, a lower bound
+ * of the stale seqs that is exact in steady state (ring = seq order).
  */
 static uint32_t
 q_next_block(void)
@@ -398,14 +408,15 @@ q_next_block(void)
 			break;
 		}
 	}
-	if (q.blk[b].state != QB_STALE) {
-		return b;
+	if (q.blk[b].state != QB_STALE || q.blk[b].seq == q.stale_lo) {
+		return b;	/* steady state: no older stale block */
 	}
 	for (i = 0; i < q.nblk; i++) {
 		if (q.blk[i].state == QB_STALE && q.blk[i].seq < q.blk[b].seq) {
 			b = i;
 		}
 	}
+	q.stale_lo = q.blk[b].seq;	/* the oldest: exact again */
 	return b;
 }
 

@@ -100,6 +100,8 @@ struct q_state {
 	uint32_t nblk, bsize, psize;
 	struct q_block blk[CONFIG_QUEUE_MAX_BLOCKS];
 	uint32_t nused;		/* blocks in state QB_USED */
+	uint32_t nstale;	/* blocks in state QB_STALE */
+	uint32_t stale_lo;	/* no STALE block has a lower seq */
 	uint32_t tail;		/* the used block with the lowest seq */
 	bool tail_ok;		/* tail is known (else q_tail() searches) */
 	uint32_t fresh;		/* blocks taken since the last sync */
