@@ -216,7 +216,10 @@ dsn_recipient(const struct conf *c, const char *hostname,
 	if (admin[0] == '\0') {
 		return EDGEMTA_E_NOENT;
 	}
-	snprintf(to, len, "%s", admin);
+	/* a bare name ("postmaster", the default) gets @myorigin */
+	snprintf(to, len, "%s%s%s", admin, addr_at(admin) < 0 ? "@" : "",
+	    addr_at(admin) >= 0 ? "" : c->myorigin[0] != '\0' ? c->myorigin :
+	    hostname);
 	return 0;
 }
 

@@ -355,6 +355,14 @@ test_dsn_recipient(void)
 	    EDGEMTA_E_NOENT);
 	CHECK_EQ(dsn_recipient(&c, "gw.lan", "a@example.net", true, to,
 	    sizeof(to)), EDGEMTA_E_NOENT);
+	/* the default admin "postmaster" is qualified (issue 11 point 7) */
+	conf_defaults(&c);
+	CHECK_EQ(dsn_recipient(&c, "gw.lan", "", false, to, sizeof(to)), 0);
+	CHECK_STR(to, "postmaster@gw.lan");
+	snprintf(c.myorigin, sizeof(c.myorigin), "example.org");
+	CHECK_EQ(dsn_recipient(&c, "gw.lan", "root", false, to, sizeof(to)),
+	    0);
+	CHECK_STR(to, "postmaster@example.org");
 }
 
 /* ---- a bounce through the real queue ---- */
