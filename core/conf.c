@@ -268,6 +268,10 @@ parse_listen(struct conf *c, const char *s, size_t n, bool replace)
 	if (n == 0) {
 		return "expected ADDR:PORT MODE";
 	}
+	if (replace) {
+		memset(c->listen, 0, sizeof(c->listen));
+		c->nlisten = 0;
+	}
 	while (next_token(&s, end, tok, sizeof(tok), false)) {
 		memset(&l, 0, sizeof(l));
 		if (net_addr_parse_hostport(tok, &l.addr) != 0) {
@@ -293,8 +297,14 @@ parse_listen(struct conf *c, const char *s, size_t n, bool replace)
 		if (count >= CONFIG_MAX_LISTENERS) {
 			return "too many listeners (CONFIG_MAX_LISTENERS)";
 		}
-		c->listen[count++] = l;
-		c->nlisten = count;
+		/* IPv4 before IPv6: a [::] listener takes IPv4 clients
+		 * only when no IPv4 listener has its port (sock.c) */
+		for (i = count; l.addr.family == NET_INET4 && i > 0 &&
+		    c->listen[i - 1].addr.family != NET_INET4; i--) {
+			c->listen[i] = c->listen[i - 1];
+		}
+		c->listen[i] = l;
+		c->nlisten = ++count;
 	}
 	return NULL;
 }
@@ -316,6 +326,9 @@ parse_nets(struct conf *c, const char *s, size_t n)
 		}
 		count++;
 	}
+	/* no rest of an earlier, longer list (equal settings compare equal) */
+	memset(&c->mynetworks[count], 0, (CONFIG_MAX_MYNETWORKS - count) *
+	    sizeof(c->mynetworks[0]));
 	c->nmynetworks = count;
 	return NULL;
 }
@@ -485,7 +498,8 @@ set_value(struct conf *c, const struct conf_key *k, const char *s, size_t n,
 		return toolong;
 	}
 	memcpy(field, s, n);
-	field[n] = '\0';
+	/* no rest of an earlier, longer value: equal settings compare equal */
+	memset(field + n, 0, k->size - n);
 	return NULL;
 }
 

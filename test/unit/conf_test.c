@@ -406,6 +406,22 @@ test_validate(void)
 	    "'listen = 127.0.0.1:25 smtp'");
 }
 
+/* IPv4 listeners are opened first: [::] then takes only what is left */
+static void
+test_listen_v4_first(void)
+{
+	CHECK_EQ(parse("listen = [::]:25 smtp [::1]:26 smtp 0.0.0.0:25 smtp\n"
+	    "listen = 127.0.0.1:27 smtp\n"), 0);
+	CHECK_EQ(c.nlisten, 4);
+	CHECK_EQ(c.listen[0].addr.family, NET_INET4);
+	CHECK_EQ(c.listen[0].addr.port, 25);
+	CHECK_EQ(c.listen[1].addr.family, NET_INET4);
+	CHECK_EQ(c.listen[1].addr.port, 27);
+	CHECK_EQ(c.listen[2].addr.port, 25);
+	CHECK_EQ(c.listen[3].addr.port, 26);
+	CHECK_EQ(c.listen[3].addr.family, NET_INET6);
+}
+
 /* Errors found after parsing name the line of their key (issue 11). */
 static void
 test_validate_where(void)
@@ -633,6 +649,7 @@ main(void)
 	RUN(test_lengths);
 	RUN(test_validate);
 	RUN(test_validate_where);
+	RUN(test_listen_v4_first);
 	RUN(test_alias_loop);
 	RUN(test_warnings);
 	RUN(test_print);
