@@ -38,7 +38,7 @@ CONFIG_H := $(BUILD)/include/edgemta_config.h
 
 # Targets that do not need a configuration.
 NOCONFIG := menuconfig defconfig savedefconfig olddefconfig clean help \
-	%_defconfig deps deps-run deps-test run test bench
+	%_defconfig deps deps-run deps-test run test bench fuzz
 
 # Read (and if needed create) the configuration only when a goal needs it:
 # `make run` and `make test` install kconfiglib before they build.
@@ -82,7 +82,7 @@ endif
 # Keep objects of unit tests and fakes (they are intermediate files).
 .SECONDARY:
 
-.PHONY: all run test size install clean menuconfig defconfig savedefconfig \
+.PHONY: all run test fuzz size install clean menuconfig defconfig savedefconfig \
 	olddefconfig unit deps deps-run deps-test lint bench help
 all: $(ALL)
 
@@ -163,6 +163,12 @@ run: deps-run
 
 test: deps-test
 	$(Q)bash scripts/test-all.sh
+
+# Longer fuzzing than `make test` does (10 s each): every harness of
+# test/fuzz/ for FUZZ_SECONDS (or FUZZ=NAME... only those). Not in `make test`.
+FUZZ_SECONDS ?= 300
+fuzz:
+	$(Q)bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ)
 
 # Benchmarks against Postfix on this machine (bench/README.md); never part
 # of `make test`.

@@ -11,11 +11,13 @@
  * listeners and further lines add to them. No continuation lines and no
  * trailing comments (a '#' after a value is part of the value).
  */
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "conf.h"
+#include "inject.h"
 #include "tls.h"
 
 #define BOUNCE_RATE_LIMIT_DEFAULT 30	/* bounces per hour */
@@ -83,6 +85,8 @@ static const struct conf_key conf_keys[] = {
 	KEY(smtp_sasl_username, CT_STR, 0, 0),
 	KEY(smtp_sasl_password, CT_SECRET, 0, 0),
 };
+
+_Static_assert(ARRAY_SIZE(conf_keys) <= CONF_NKEYS, "raise CONF_NKEYS");
 
 struct conf_unit {
 	char suffix;
@@ -264,6 +268,10 @@ parse_listen(struct conf *c, const char *s, size_t n, bool replace)
 	if (n == 0) {
 		return "expected ADDR:PORT MODE";
 	}
+	if (replace) {
+		memset(c->listen, 0, sizeof(c->listen));
+		c->nlisten = 0;
+	}
 	while (next_token(&s, end, tok, sizeof(tok), false)) {
 		memset(&l, 0, sizeof(l));
 		if (net_addr_parse_hostport(tok, &l.addr) != 0) {
@@ -289,8 +297,14 @@ parse_listen(struct conf *c, const char *s, size_t n, bool replace)
 		if (count >= CONFIG_MAX_LISTENERS) {
 			return "too many listeners (CONFIG_MAX_LISTENERS)";
 		}
-		c->listen[count++] = l;
-		c->nlisten = count;
+		/* IPv4 before IPv6: a [::] listener takes IPv4 clients
+		 * only when no IPv4 listener has its port (sock.c) */
+		for (i = count; l.addr.family == NET_INET4 && i > 0 &&
+		    c->listen[i - 1].addr.family != NET_INET4; i--) {
+			c->listen[i] = c->listen[i - 1];
+		}
+		c->listen[i] = l;
+		c->nlisten = ++count;
 	}
 	return NULL;
 }
@@ -312,6 +326,9 @@ parse_nets(struct conf *c, const char *s, size_t n)
 		}
 		count++;
 	}
+	/* no rest of an earlier, longer list (equal settings compare equal) */
+	memset(&c->mynetworks[count], 0, (CONFIG_MAX_MYNETWORKS - count) *
+	    sizeof(c->mynetworks[0]));
 	c->nmynetworks = count;
 	return NULL;
 }
@@ -481,7 +498,8 @@ set_value(struct conf *c, const struct conf_key *k, const char *s, size_t n,
 		return toolong;
 	}
 	memcpy(field, s, n);
-	field[n] = '\0';
+	/* no rest of an earlier, longer value: equal settings compare equal */
+	memset(field + n, 0, k->size - n);
 	return NULL;
 }
 
@@ -553,6 +571,7 @@ conf_parse(struct conf *c, const char *name, const char *text, size_t len,
 	unsigned line = 0;
 	size_t i;
 
+	c->file = name;
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *ks = p, *ke, *vs, *ve, *eq, *why;
@@ -602,6 +621,7 @@ conf_parse(struct conf *c, const char *name, const char *text, size_t len,
 			    ctl ? "?" : ks);
 			return EDGEMTA_E_INVAL;
 		}
+		c->line[k - conf_keys] = (uint16_t)MIN(line, UINT16_MAX);
 		why = set_value(c, k, vs, (size_t)(ve - vs), &listen_seen);
 		if (why != NULL) {
 			if (why == conf_ctl) {
@@ -618,6 +638,63 @@ conf_parse(struct conf *c, const char *name, const char *text, size_t len,
 	return 0;
 }
 
+static int
+key_index(const char *key)
+{
+	int i;
+
+	for (i = 0; i < (int)ARRAY_SIZE(conf_keys); i++) {
+		if (strcmp(conf_keys[i].name, key) == 0) {
+			return i;
+		}
+	}
+	return -1;
+}
+
+void
+conf_where(const struct conf *c, const char *key, char *buf, size_t len)
+{
+	int i = key_index(key);
+
+	if (c->file == NULL) {
+		snprintf(buf, len, "default");
+	} else if (i >= 0 && c->line[i] != 0) {
+		snprintf(buf, len, "%s:%u", c->file, (unsigned)c->line[i]);
+	} else {
+		snprintf(buf, len, "%s", c->file);
+	}
+}
+
+void
+conf_err_prefix(const struct conf *c, const char *key, char *err,
+    size_t errlen)
+{
+	char msg[CONF_ERR_MAX], where[CONF_ERR_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", err);
+	conf_where(c, key, where, sizeof(where));
+	snprintf(err, errlen, "%s: %s: %s", where, key, msg);
+}
+
+/* err: "where: key: fmt..." */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static int
+conf_fail(const struct conf *c, const char *key, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+	char where[CONF_ERR_MAX], msg[CONF_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	conf_where(c, key, where, sizeof(where));
+	snprintf(err, errlen, "%s: %s", where, msg);
+	return EDGEMTA_E_INVAL;
+}
+
 /* TLS and AUTH keys: values and combinations. */
 static int
 conf_validate_tls(const struct conf *c, char *err, size_t errlen)
@@ -629,25 +706,26 @@ conf_validate_tls(const struct conf *c, char *err, size_t errlen)
 	if (lv[0] != '\0' && strcmp(lv, "none") != 0 &&
 	    strcmp(lv, "may") != 0 && strcmp(lv, "encrypt") != 0 &&
 	    strcmp(lv, "verify") != 0) {
-		snprintf(err, errlen, "smtp_tls_security_level: expected "
-		    "none, may, encrypt or verify");
-		return EDGEMTA_E_INVAL;
+		return conf_fail(c, "smtp_tls_security_level", err, errlen,
+		    "smtp_tls_security_level: '%.*s': expected none, may, "
+		    "encrypt or verify", ECHO_MAX, lv);
 	}
 	if (w[0] != '\0' && strcmp(w, "yes") != 0 && strcmp(w, "no") != 0) {
-		snprintf(err, errlen, "smtp_tls_wrapper: expected yes or no");
-		return EDGEMTA_E_INVAL;
+		return conf_fail(c, "smtp_tls_wrapper", err, errlen,
+		    "smtp_tls_wrapper: expected yes or no");
 	}
 	if (c->smtp_tls_fingerprint[0] != '\0' &&
 	    tls_parse_fingerprint(c->smtp_tls_fingerprint, fp) != 0) {
-		snprintf(err, errlen, "smtp_tls_fingerprint: expected the "
-		    "SHA-256 fingerprint as 32 hex bytes like AB:CD:...");
-		return EDGEMTA_E_INVAL;
+		return conf_fail(c, "smtp_tls_fingerprint", err, errlen,
+		    "smtp_tls_fingerprint: expected the SHA-256 fingerprint "
+		    "as 32 hex bytes like AB:CD:...");
 	}
 	if (!CONFIG_TLS && (c->smtpd_tls_cert_file[0] != '\0' ||
 	    strcmp(lv, "may") == 0 || strcmp(lv, "encrypt") == 0 ||
 	    strcmp(lv, "verify") == 0)) {
-		snprintf(err, errlen, "TLS is not built in (CONFIG_TLS)");
-		return EDGEMTA_E_INVAL;
+		return conf_fail(c, c->smtpd_tls_cert_file[0] != '\0' ?
+		    "smtpd_tls_cert_file" : "smtp_tls_security_level", err,
+		    errlen, "TLS is not built in (CONFIG_TLS)");
 	}
 	return 0;
 }
@@ -658,40 +736,76 @@ conf_validate(const struct conf *c, char *err, size_t errlen)
 	uint64_t minq = 8ull * CONFIG_QUEUE_BLOCK_SIZE;
 	uint64_t maxq = (uint64_t)CONFIG_QUEUE_MAX_BLOCKS *
 	    CONFIG_QUEUE_BLOCK_SIZE;
-	char a[16], b[16];
+	char a[16], b[16], loop[CONF_STR_MAX];
 
 	if (c->nlisten == 0) {
-		snprintf(err, errlen, "no listener: add a line like "
-		    "'listen = 127.0.0.1:25 smtp'");
-		return EDGEMTA_E_INVAL;
+		return conf_fail(c, "listen", err, errlen, "no listener: add "
+		    "a line like 'listen = 127.0.0.1:25 smtp'");
 	}
 	if (c->queue_size < minq) {
 		fmt_num(a, sizeof(a), c->queue_size, size_units, 3);
 		fmt_num(b, sizeof(b), (uint32_t)minq, size_units, 3);
-		snprintf(err, errlen, "queue_size %s is too small: at least "
-		    "%s (8 erase blocks of %u bytes)", a, b,
-		    (unsigned)CONFIG_QUEUE_BLOCK_SIZE);
-		return EDGEMTA_E_INVAL;
+		return conf_fail(c, "queue_size", err, errlen, "queue_size %s "
+		    "is too small: at least %s (8 erase blocks of %u bytes)",
+		    a, b, (unsigned)CONFIG_QUEUE_BLOCK_SIZE);
 	}
 	if (c->queue_size > maxq) {
 		fmt_num(a, sizeof(a), c->queue_size, size_units, 3);
 		fmt_num(b, sizeof(b), (uint32_t)maxq, size_units, 3);
-		snprintf(err, errlen, "queue_size %s is too large: at most "
-		    "%s (CONFIG_QUEUE_MAX_BLOCKS %u blocks of %u bytes)", a,
-		    b, (unsigned)CONFIG_QUEUE_MAX_BLOCKS,
+		return conf_fail(c, "queue_size", err, errlen, "queue_size %s "
+		    "is too large: at most %s (CONFIG_QUEUE_MAX_BLOCKS %u "
+		    "blocks of %u bytes)", a, b,
+		    (unsigned)CONFIG_QUEUE_MAX_BLOCKS,
 		    (unsigned)CONFIG_QUEUE_BLOCK_SIZE);
-		return EDGEMTA_E_INVAL;
 	}
 	if (c->minimal_backoff_time > c->maximal_backoff_time) {
 		fmt_num(a, sizeof(a), c->minimal_backoff_time, time_units,
 		    ARRAY_SIZE(time_units));
 		fmt_num(b, sizeof(b), c->maximal_backoff_time, time_units,
 		    ARRAY_SIZE(time_units));
-		snprintf(err, errlen, "minimal_backoff_time (%s) is larger "
-		    "than maximal_backoff_time (%s)", a, b);
-		return EDGEMTA_E_INVAL;
+		/* the later of the two lines made the conflict */
+		return conf_fail(c, c->line[key_index("maximal_backoff_time")] >
+		    c->line[key_index("minimal_backoff_time")] ?
+		    "maximal_backoff_time" : "minimal_backoff_time", err, errlen,
+		    "minimal_backoff_time (%s) is larger than "
+		    "maximal_backoff_time (%s)", a, b);
+	}
+	if (inject_alias_loop(c->aliases, c->myhostname, loop,
+	    sizeof(loop))) {
+		return conf_fail(c, "aliases", err, errlen, "aliases: alias "
+		    "loop: %s", loop);
 	}
 	return conf_validate_tls(c, err, errlen);
+}
+
+unsigned
+conf_warnings(const struct conf *c, void (*out)(void *arg, const char *line),
+    void *arg)
+{
+	const char *admin = c->bounce_notice_recipient;
+	static char line[CONF_ERR_MAX + 4 * CONF_STR_MAX];
+	char where[CONF_ERR_MAX];
+
+	if (c->relayhost[0] == '\0') {
+		return 0;
+	}
+	conf_where(c, "bounce_notice_recipient", where, sizeof(where));
+	if (admin[0] == '\0') {
+		snprintf(line, sizeof(line), "%s: bounce_notice_recipient is "
+		    "empty: bounces of null and local senders are dropped; "
+		    "set an admin address like admin@example.com", where);
+	} else if (strchr(admin, '@') == NULL && c->myorigin[0] == '\0') {
+		snprintf(line, sizeof(line), "%s: bounce_notice_recipient "
+		    "'%s' has no domain and myorigin is not set: notices to "
+		    "the admin go to %s@%s through the smarthost; set an "
+		    "admin address like admin@example.com", where, admin,
+		    admin, c->myhostname[0] != '\0' ? c->myhostname :
+		    "HOSTNAME");
+	} else {
+		return 0;
+	}
+	out(arg, line);
+	return 1;
 }
 
 void

@@ -16,6 +16,7 @@
 #define CONF_PATH_MAX 108	/* fits sockaddr_un.sun_path */
 #define CONF_ERR_MAX 256
 #define CONF_TLS_CAFILE "/etc/ssl/certs/ca-certificates.crt"	/* Debian */
+#define CONF_NKEYS 32	/* >= the rows of conf.c's key table */
 
 enum listen_mode {
 	LISTEN_SMTP = 0,	/* port 25: relay for mynetworks */
@@ -66,6 +67,9 @@ struct conf {
 	char smtp_sasl_password_file[CONF_PATH_MAX];	/* 0600 */
 	char smtp_sasl_username[CONF_STR_MAX];
 	char smtp_sasl_password[CONF_STR_MAX];
+	/* where each key was set, for messages (conf_where) */
+	const char *file;		/* name given to conf_parse, or NULL */
+	uint16_t line[CONF_NKEYS];	/* per key row; 0 = not in the file */
 };
 
 /* The effective smtp_tls_security_level (enum conf_tls_level). */
@@ -90,9 +94,33 @@ int conf_parse(struct conf *c, const char *name, const char *text,
 
 /*
  * Checks across keys after parsing (e.g. at least one listener, queue_size
- * a multiple of the block size). 0 or EDGEMTA_E_INVAL with a message.
+ * a multiple of the block size, no alias loop). 0 or EDGEMTA_E_INVAL with
+ * a message that starts with "file:line: " (conf_where).
  */
 int conf_validate(const struct conf *c, char *err, size_t errlen);
+
+/*
+ * Where key got its value, for an error message: "file:line" when a line
+ * of the file set it, "file" when it has its default and a file was
+ * parsed, else "default". The name given to conf_parse must outlive c.
+ */
+void conf_where(const struct conf *c, const char *key, char *buf,
+    size_t len);
+
+/*
+ * Put "where: key: " (conf_where) in front of the message in err, so
+ * that an error found later (a missing certificate file) names the line.
+ */
+void conf_err_prefix(const struct conf *c, const char *key, char *err,
+    size_t errlen);
+
+/*
+ * Warnings about settings that work but probably not as meant (no admin
+ * address for bounces on a relay to a smarthost), each through out() as
+ * "where: message". Returns how many.
+ */
+unsigned conf_warnings(const struct conf *c, void (*out)(void *arg,
+    const char *line), void *arg);
 
 /* Print every effective setting as "key = value" lines through out(). */
 void conf_print(const struct conf *c, void (*out)(void *arg,

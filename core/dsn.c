@@ -90,21 +90,33 @@ dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
 {
 	struct dsn_fmt f = { out, oarg, 0 };
 	char date[64], arr[64], bnd[128], id[QUEUE_ID_STRLEN];
-	char a[ADDR_MAX], d[300];
+	char a[ADDR_MAX], d[300], hb[CONF_STR_MAX], mb[CONF_STR_MAX], st[16];
+	const char *host = dsn_clean(r->hostname, hb, sizeof(hb));
+	const char *mta = r->remote_mta != NULL ? dsn_clean(r->remote_mta, mb,
+	    sizeof(mb)) : NULL;
 	unsigned i;
+	size_t k;
 
 	plat_rfc5322_date(r->now, date, sizeof(date));
 	plat_rfc5322_date(r->arrival, arr, sizeof(arr));
 	queue_id_str(r->orig_id, id);
 	snprintf(bnd, sizeof(bnd), "%s.%lld/%s", id, (long long)r->now,
-	    r->hostname);
+	    host);
+	/* a boundary of RFC 2046 bchars only (a name could hold a '"') */
+	for (k = 0; bnd[k] != '\0'; k++) {
+		if (strchr("'()+_,-./:=?", bnd[k]) == NULL &&
+		    !((bnd[k] >= '0' && bnd[k] <= '9') ||
+		    ((bnd[k] | 0x20) >= 'a' && (bnd[k] | 0x20) <= 'z'))) {
+			bnd[k] = '_';
+		}
+	}
 
 	dsn_put(&f, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n",
-	    r->hostname);
+	    host);
 	dsn_put(&f, "To: <%s>\r\n", dsn_clean(r->to, a, sizeof(a)));
 	dsn_put(&f, "Date: %s\r\n", date);
 	dsn_put(&f, "Message-ID: <%08lX.%s.%lld@%s>\r\n",
-	    (unsigned long)r->bounce_id, id, (long long)r->now, r->hostname);
+	    (unsigned long)r->bounce_id, id, (long long)r->now, host);
 	dsn_put(&f, "Subject: Undelivered Mail Returned to Sender\r\n");
 	dsn_put(&f, "Auto-Submitted: auto-replied\r\n");
 	dsn_put(&f, "MIME-Version: 1.0\r\n");
@@ -117,7 +129,7 @@ dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
 	dsn_put(&f, "Content-Description: Notification\r\n");
 	dsn_put(&f, "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
 	dsn_put(&f, "This is the mail system at host %s.\r\n\r\n",
-	    r->hostname);
+	    host);
 	dsn_put(&f, "I'm sorry to have to inform you that your message "
 	    "could not\r\nbe delivered to one or more recipients. It's "
 	    "attached below.\r\n\r\n");
@@ -125,9 +137,9 @@ dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
 	for (i = 0; i < r->nrcpt; i++) {
 		dsn_put(&f, "<%s>: %s%s%s\r\n",
 		    dsn_clean(r->rcpts[i].rcpt, a, sizeof(a)),
-		    r->remote_mta != NULL ? "host " : "",
-		    r->remote_mta != NULL ? r->remote_mta : "",
-		    r->remote_mta != NULL ? " said: " : "");
+		    mta != NULL ? "host " : "",
+		    mta != NULL ? mta : "",
+		    mta != NULL ? " said: " : "");
 		dsn_put(&f, "    %s\r\n\r\n",
 		    dsn_clean(r->rcpts[i].diag, d, sizeof(d)));
 	}
@@ -140,16 +152,17 @@ dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
 	dsn_put(&f, "--%s\r\n", bnd);
 	dsn_put(&f, "Content-Description: Delivery report\r\n");
 	dsn_put(&f, "Content-Type: message/delivery-status\r\n\r\n");
-	dsn_put(&f, "Reporting-MTA: dns; %s\r\n", r->hostname);
+	dsn_put(&f, "Reporting-MTA: dns; %s\r\n", host);
 	dsn_put(&f, "X-Edgemta-Queue-ID: %s\r\n", id);
 	dsn_put(&f, "Arrival-Date: %s\r\n", arr);
 	for (i = 0; i < r->nrcpt; i++) {
 		dsn_put(&f, "\r\nFinal-Recipient: rfc822; %s\r\n",
 		    dsn_clean(r->rcpts[i].rcpt, a, sizeof(a)));
 		dsn_put(&f, "Action: failed\r\n");
-		dsn_put(&f, "Status: %s\r\n", r->rcpts[i].status);
-		if (r->remote_mta != NULL) {
-			dsn_put(&f, "Remote-MTA: dns; %s\r\n", r->remote_mta);
+		dsn_put(&f, "Status: %s\r\n",
+		    dsn_clean(r->rcpts[i].status, st, sizeof(st)));
+		if (mta != NULL) {
+			dsn_put(&f, "Remote-MTA: dns; %s\r\n", mta);
 			dsn_put(&f, "Diagnostic-Code: smtp; %s\r\n",
 			    dsn_clean(r->rcpts[i].diag, d, sizeof(d)));
 		} else {
@@ -216,7 +229,10 @@ dsn_recipient(const struct conf *c, const char *hostname,
 	if (admin[0] == '\0') {
 		return EDGEMTA_E_NOENT;
 	}
-	snprintf(to, len, "%s", admin);
+	/* a bare name ("postmaster", the default) gets @myorigin */
+	snprintf(to, len, "%s%s%s", admin, addr_at(admin) < 0 ? "@" : "",
+	    addr_at(admin) >= 0 ? "" : c->myorigin[0] != '\0' ? c->myorigin :
+	    hostname);
 	return 0;
 }
 

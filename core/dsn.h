@@ -51,7 +51,8 @@ int dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
  * Who gets the report of a message from sender (is_bounce: the message
  * was itself a bounce): the sender, or c->bounce_notice_recipient for a
  * null sender, a bounce, or a local sender (no domain, or our own
- * hostname / myorigin) when that is set. Copies it into to (ADDR_MAX)
+ * hostname / myorigin) when that is set; a bare admin name is qualified
+ * with myorigin, else hostname. Copies it into to (ADDR_MAX)
  * and returns 0, or EDGEMTA_E_NOENT when nobody should get one.
  */
 int dsn_recipient(const struct conf *c, const char *hostname,

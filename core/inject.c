@@ -1009,6 +1009,103 @@ inject_rcpt_add(struct inject_rcpts *r, const struct inject_rewrite *rw,
 	return rcpt_add(r, rw, addr, 0, true, err, errlen);
 }
 
+/* ---- alias loops (for conf_validate) ---- */
+
+#define ALIAS_DEPTH 16
+#define ALIAS_STEPS 4096	/* bounds the walk of a hostile list */
+
+struct alias_walk {
+	const char *al, *host;
+	const char *path[ALIAS_DEPTH];
+	size_t plen[ALIAS_DEPTH];
+	unsigned depth, steps;
+	char *chain;
+	size_t len;
+};
+
+/* name (n) leads back to a name on the path: write the chain. */
+static bool
+alias_walk(struct alias_walk *aw, const char *name, size_t n)
+{
+	const char *t, *w;
+	size_t tlen, i, wn, o;
+	unsigned d, k;
+
+	if (++aw->steps > ALIAS_STEPS || aw->depth == ALIAS_DEPTH) {
+		return false;
+	}
+	for (d = 0; d < aw->depth; d++) {
+		if (word_is(aw->path[d], aw->plen[d], name, n)) {
+			for (o = 0, k = d; k < aw->depth && o < aw->len; k++) {
+				o += (size_t)snprintf(aw->chain + o,
+				    aw->len - o, "%.*s -> ",
+				    (int)MIN(aw->plen[k], 64), aw->path[k]);
+			}
+			if (o < aw->len) {
+				snprintf(aw->chain + o, aw->len - o, "%.*s",
+				    (int)MIN(n, 64), name);
+			}
+			return true;
+		}
+	}
+	if (!alias_find(aw->al, name, n, &t, &tlen)) {
+		return false;
+	}
+	aw->path[aw->depth] = name;
+	aw->plen[aw->depth++] = n;
+	for (i = 0; i < tlen;) {
+		while (i < tlen && strchr(" \t,", t[i])) {
+			i++;
+		}
+		for (wn = 0; i + wn < tlen && !strchr(" \t,", t[i + wn]);
+		    wn++) {
+		}
+		w = t + i;
+		i += wn;
+		/* only a local target is looked up again (rcpt_add) */
+		for (k = 0; k < wn && w[wn - 1 - k] != '@'; k++) {
+		}
+		if (k < wn && !ieq(w + wn - k, k, "localhost") &&
+		    !(aw->host[0] != '\0' && ieq(w + wn - k, k, aw->host))) {
+			continue;
+		}
+		if (k < wn) {
+			wn -= k + 1;
+		}
+		if (wn > 0 && alias_walk(aw, w, wn)) {
+			return true;
+		}
+	}
+	aw->depth--;
+	return false;
+}
+
+bool
+inject_alias_loop(const char *aliases, const char *myhostname, char *chain,
+    size_t len)
+{
+	static const char sep[] = " \t,;:\n";
+	struct alias_walk aw;
+	const char *p = aliases;
+	size_t n;
+
+	memset(&aw, 0, sizeof(aw));
+	aw.al = aliases;
+	aw.host = myhostname;
+	aw.chain = chain;
+	aw.len = len;
+	/* start from every word: a loop passes through an alias name */
+	while (*p != '\0') {
+		p += strspn(p, sep);
+		n = strcspn(p, sep);
+		if (n > 0 && alias_walk(&aw, p, n)) {
+			return true;
+		}
+		p += n;
+	}
+	return false;
+}
+
 int
 inject_sender(const struct inject_rewrite *rw, const char *sender,
     char *out, char *err, size_t errlen)

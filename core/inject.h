@@ -158,6 +158,14 @@ void inject_rcpts_init(struct inject_rcpts *r, char *buf, size_t cap,
 int inject_rcpt_add(struct inject_rcpts *r, const struct inject_rewrite *rw,
     const char *addr, char *err, size_t errlen);
 
+/*
+ * true if a local name of aliases leads back to itself (a: b; b: a), with
+ * the chain "a -> b -> a" in chain (len). Targets are local as for
+ * inject_rcpt_add (no domain, @localhost or @myhostname).
+ */
+bool inject_alias_loop(const char *aliases, const char *myhostname,
+    char *chain, size_t len);
+
 /* Recipient i (0 <= i < r->n) of r, NUL-terminated. */
 const char *inject_rcpt_get(const struct inject_rcpts *r, unsigned i);
 

@@ -269,6 +269,19 @@ commit_hook(void *arg)
 	}
 }
 
+static void
+print_warning(void *arg, const char *line)
+{
+	fprintf(arg, "warning: %s\n", line);
+}
+
+static void
+log_warning(void *arg, const char *line)
+{
+	(void)arg;
+	log_warn("%s", line);
+}
+
 /* "127.0.0.1:25 (smtp), [::1]:587 (submission), /run/edgemta.sock" */
 static void
 describe_listeners(const struct conf *c, char *buf, size_t len)
@@ -334,7 +347,9 @@ run_daemon(struct conf *c, bool foreground)
 		fail(EX_CONFIG, "%s", where);
 	}
 	if (CONFIG_DNS && dnsq_init(c) == EDGEMTA_E_INVAL) {
-		fail(EX_CONFIG, "dns_servers: cannot use %s", c->dns_servers);
+		conf_where(c, "dns_servers", where, sizeof(where));
+		fail(EX_CONFIG, "%s: dns_servers: cannot use %s", where,
+		    c->dns_servers);
 	}
 	if (smtp_in_start(c, host) != 0) {
 		fail(EX_UNAVAILABLE, "cannot open the listeners (see the log)");
@@ -342,6 +357,7 @@ run_daemon(struct conf *c, bool foreground)
 	if (sched_start(c, host) != 0) {
 		fail(EX_UNAVAILABLE, "cannot start the delivery scheduler");
 	}
+	(void)conf_warnings(c, log_warning, NULL);
 	describe_listeners(c, where, sizeof(where));
 	log_info("edgemta %s started: %lu messages in queue, listening on %s",
 	    EDGEMTA_VERSION, (unsigned long)queue_count(), where);
@@ -459,7 +475,7 @@ main(int argc, char **argv)
 	}
 	if (cmd == NULL || strcmp(cmd, "check") == 0) {
 		if (conf_validate(&main_conf, err, sizeof(err)) != 0) {
-			fprintf(stderr, "%s: %s\n", path, err);
+			fprintf(stderr, "%s\n", err);
 			return EX_CONFIG;
 		}
 		if (cmd == NULL) {
@@ -469,6 +485,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			return EX_CONFIG;
 		}
+		(void)conf_warnings(&main_conf, print_warning, stderr);
 		printf("config OK: %s\n", path);
 		return 0;
 	}

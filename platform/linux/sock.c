@@ -53,11 +53,19 @@ sock_to_addr(const struct sockaddr_storage *ss, struct net_addr *a)
 		a->port = ntohs(sin->sin_port);
 		memcpy(a->ip, &sin->sin_addr, 4);
 	} else if (ss->ss_family == AF_INET6) {
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 		const struct sockaddr_in6 *sin6 = (const void *)ss;
 
 		a->family = NET_INET6;
 		a->port = ntohs(sin6->sin6_port);
 		memcpy(a->ip, &sin6->sin6_addr, 16);
+		if (memcmp(a->ip, mapped, 12) == 0) {
+			/* an IPv4 client of a [::] listener: it is a.b.c.d
+			 * (mynetworks, logs, Received:), not ::ffff:a.b.c.d */
+			a->family = NET_INET4;
+			memmove(a->ip, a->ip + 12, 4);
+			memset(a->ip + 4, 0, 12);
+		}
 	} else if (ss->ss_family == AF_UNIX) {
 		a->family = NET_LOCAL;
 	}
@@ -105,18 +113,12 @@ sock_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-int
-plat_listen_tcp(const struct net_addr *a)
+static int
+sock_listen(const struct sockaddr_storage *ss, socklen_t sl, int v6only)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sock_from_addr(a, &ss);
 	int fd, one = 1;
 
-	if (sl == 0) {
-		errno = EAFNOSUPPORT;
-		return EDGEMTA_E_INVAL;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd < 0) {
 		return sock_fail(-1);
@@ -124,12 +126,39 @@ plat_listen_tcp(const struct net_addr *a)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
 		return sock_fail(fd);
 	}
-	if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+	if (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) {
 		return sock_fail(fd);
 	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0) {
+	if (bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
+	    listen(fd, 511) < 0) {
 		return sock_fail(fd);
+	}
+	return fd;
+}
+
+/*
+ * [::]:PORT takes IPv4 clients too (v4-mapped, like Postfix with
+ * inet_protocols = all), unless an IPv4 listener holds the port already
+ * (conf.c opens those first): then it is IPv6-only. Any other IPv6
+ * address is IPv6-only.
+ */
+int
+plat_listen_tcp(const struct net_addr *a)
+{
+	static const uint8_t any[16];
+	struct sockaddr_storage ss;
+	socklen_t sl = sock_from_addr(a, &ss);
+	bool dual = a->family == NET_INET6 && memcmp(a->ip, any, 16) == 0;
+	int fd;
+
+	if (sl == 0) {
+		errno = EAFNOSUPPORT;
+		return EDGEMTA_E_INVAL;
+	}
+	fd = sock_listen(&ss, sl, !dual);
+	if (fd < 0 && dual && errno == EADDRINUSE) {
+		fd = sock_listen(&ss, sl, 1);
 	}
 	return fd;
 }

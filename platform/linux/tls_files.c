@@ -526,13 +526,15 @@ tls_files_setup(const struct conf *c, char *err, size_t errlen)
 		if ((c->listen[i].mode == LISTEN_SUBMISSION ||
 		    c->listen[i].mode == LISTEN_SMTPS) &&
 		    c->smtpd_tls_cert_file[0] == '\0') {
-			snprintf(err, errlen, "listen: submission and smtps "
-			    "need smtpd_tls_cert_file (and smtpd_users_file)");
+			snprintf(err, errlen, "submission and smtps need "
+			    "smtpd_tls_cert_file (and smtpd_users_file)");
+			conf_err_prefix(c, "listen", err, errlen);
 			return EDGEMTA_E_INVAL;
 		}
 	}
 	r = load_sasl(c, err, errlen);
 	if (r < 0) {
+		conf_err_prefix(c, "smtp_sasl_password_file", err, errlen);
 		return r;
 	}
 	tls_files_client(c);
@@ -544,6 +546,7 @@ tls_files_setup(const struct conf *c, char *err, size_t errlen)
 		    c->smtpd_tls_key_file[0] != '\0' ? c->smtpd_tls_key_file :
 		    c->smtpd_tls_cert_file, err, errlen);
 		if (r < 0) {
+			conf_err_prefix(c, "smtpd_tls_cert_file", err, errlen);
 			return r;
 		}
 	}
@@ -554,6 +557,7 @@ tls_files_setup(const struct conf *c, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s (smtpd_users_file; "
 			    "create it with 'edgemta passwd USER')",
 			    c->smtpd_users_file, strerror(errno));
+			conf_err_prefix(c, "smtpd_users_file", err, errlen);
 			return EDGEMTA_E_NOENT;
 		}
 		fclose(f);
@@ -567,6 +571,7 @@ tls_files_setup(const struct conf *c, char *err, size_t errlen)
 		r = tls_files_load_cafile(c->smtp_tls_CAfile, err, errlen);
 		if (r < 0 && (c->smtp_tls_security_level[0] != '\0' ||
 		    strcmp(c->smtp_tls_CAfile, CONF_TLS_CAFILE) != 0)) {
+			conf_err_prefix(c, "smtp_tls_CAfile", err, errlen);
 			return r;
 		}
 		if (r < 0) {

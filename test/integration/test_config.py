@@ -62,6 +62,106 @@ class Config(helpers.RelayTest):
                 self.assertIn("%s:4:" % r.conf, p.stderr)
                 self.assertFalse(helpers._listening(r.port))
 
+    # Errors found after parsing (values checked across keys, files the
+    # config names): still "FILE:LINE:" of the key (issue 11 point 6).
+    LATE_BAD_LINES = [
+        ("tls level", "smtp_tls_security_level = maybe"),
+        ("fingerprint", "smtp_tls_fingerprint = ZZ:YY"),
+        ("tls wrapper", "smtp_tls_wrapper = perhaps"),
+        ("missing certificate", "smtpd_tls_cert_file = /nonexistent/c.pem"),
+        ("missing users file", "smtpd_users_file = /nonexistent/users"),
+        ("missing sasl file", "smtp_sasl_password_file = /nonexistent/pw"),
+        ("backoff times", "maximal_backoff_time = 1s"),
+        ("alias loop", "aliases = a: b; b: a"),
+    ]
+
+    def test_error_has_file_line_check(self):
+        """`check`: exit 78 and 'FILE:4: KEY' for errors found after the
+        line was read (cross-key checks, missing files, alias loops)."""
+        for what, line in self.LATE_BAD_LINES:
+            with self.subTest(what=what, line=line):
+                r = self.write_conf(line)
+                p = r.cli("check")
+                self.assertEqual(p.returncode, EX_CONFIG, p.stdout + p.stderr)
+                self.assertIn("%s:4: " % r.conf, p.stderr)
+                self.assertIn(line.split()[0], p.stderr)
+                self.assertNotIn("config OK", p.stdout)
+
+    def test_error_has_file_line_daemon(self):
+        """The daemon refuses the same lines with exit 78 and FILE:4:."""
+        for what, line in self.LATE_BAD_LINES:
+            with self.subTest(what=what, line=line):
+                r = self.write_conf(line)
+                p = helpers.run_bin([helpers.BIN, "-f", "-c", r.conf],
+                                    timeout=15, cwd=r.tmpdir)
+                self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+                self.assertIn("%s:4: " % r.conf, p.stderr)
+                self.assertIn(line.split()[0], p.stderr)
+                self.assertFalse(helpers._listening(r.port))
+
+    def test_error_has_file_line_whole_file(self):
+        """Errors about the whole file start with 'FILE:': a directory
+        given as the config, a file over 64 KiB."""
+        big = os.path.join(self.tmp, "big.conf")
+        with open(big, "w") as f:
+            f.write("# padding\n" * 7000)
+        for path in (self.tmp, big):
+            with self.subTest(path=path):
+                for argv in ([helpers.BIN, "-c", path, "check"],
+                             [helpers.BIN, "-f", "-c", path]):
+                    p = helpers.run_bin(argv, timeout=15, cwd=self.tmp)
+                    self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+                    self.assertTrue(p.stderr.startswith(path + ":"),
+                                    p.stderr)
+
+    def test_alias_loop_check(self):
+        """An alias loop (also through @localhost and @myhostname, and
+        a self-reference) fails `check` with the chain; aliases without a
+        loop pass."""
+        loops = [("a: b; b: a", "a -> b -> a"),
+                 ("root: me@example.org, admin; admin: root@localhost",
+                  "root -> admin -> root"),
+                 ("x: y; y: z; z: X@test.example", "x -> y -> z -> X"),
+                 ("a: a", "a -> a")]
+        for aliases, chain in loops:
+            with self.subTest(aliases=aliases):
+                r = self.write_conf("aliases = " + aliases)
+                p = r.cli("check")
+                self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+                self.assertIn("%s:4: aliases: alias loop: %s"
+                              % (r.conf, chain), p.stderr)
+        r = self.write_conf("aliases = root postmaster: me@example.org; "
+                            "backup: root, log@example.org")
+        p = r.cli("check")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_check_warns_no_admin_with_smarthost(self):
+        """On a relay to a smarthost, `check` warns (exit 0) when bounces
+        to the admin have nowhere useful to go: bounce_notice_recipient
+        empty, or a bare name without myorigin. No warning with an
+        address, or without a relayhost."""
+        cases = [("relayhost = [192.0.2.1]:25\nbounce_notice_recipient =",
+                  "bounce_notice_recipient is empty"),
+                 ("relayhost = [192.0.2.1]:25", "'postmaster' has no domain"),
+                 ("relayhost = [192.0.2.1]:25\n"
+                  "bounce_notice_recipient = me@example.org", None),
+                 ("relayhost = [192.0.2.1]:25\nmyorigin = example.org",
+                  None),
+                 ("bounce_notice_recipient =", None)]
+        for extra, warning in cases:
+            with self.subTest(extra=extra):
+                r = self.write_conf("# relayhost below")
+                with open(r.conf, "a") as f:
+                    f.write(extra + "\n")
+                p = r.cli("check")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn("config OK", p.stdout)
+                if warning is None:
+                    self.assertNotIn("warning", p.stderr)
+                else:
+                    self.assertIn("warning: %s:" % r.conf, p.stderr)
+                    self.assertIn(warning, p.stderr)
+
     def test_check_and_config_good(self):
         """`check` on a good file exits 0 with 'config OK'; `config`
         prints every key as 'key = value' with the file's values, and its

@@ -428,6 +428,32 @@ class DeliveryTest(DeliveryBase):
         self.wait_queue_empty(r)
         self.assertEqual(sh.messages(), [])
 
+    def test_bounce_to_default_admin_is_qualified(self):
+        """Default bounce_notice_recipient (bare 'postmaster'): the bounce
+        of a null-sender and of a local-sender message reaches the
+        smarthost addressed to postmaster@myorigin (myhostname when
+        myorigin is empty), not dropped as 'no domain' (issue 11 pt 7)."""
+        for origin in ("", "example.org"):
+            with self.subTest(myorigin=origin):
+                sh = self.smarthost("--reject", "bad@example.net")
+                r = self.relay_to(sh.port, FAST + "myorigin = %s\n" % origin,
+                                  sub="r-" + (origin or "none"))
+                admin = "postmaster@" + (origin or "test.example")
+                self.send(r, [make_body(1)[1]], sender="",
+                          rcpts=("bad@example.net",))
+                self.send(r, [make_body(2)[1]], sender="cron@test.example",
+                          rcpts=("bad@example.net",))
+                msgs = self.wait_msgs(sh, 2)
+                self.wait_queue_empty(r)
+                self.assertEqual(len(sh.messages()), 2)
+                for env, raw in msgs:
+                    self.assertIn(env["sender"], ("", "<>"))
+                    self.assertEqual(env["rcpts"], [admin])
+                    m = email.message_from_bytes(raw)
+                    self.assertEqual(m.get_content_type(),
+                                     "multipart/report")
+                self.assertNotIn("dropped", r.log_text())
+
     # ---- outage ----
 
     def test_smarthost_down_then_up_bounded_attempts(self):

@@ -84,3 +84,48 @@ class Relay(helpers.RelayTest):
             s.cmd("MAIL FROM:<a@example.com>")
             self.assertEqual(s.cmd("RCPT TO:<b@example.org>")[0], 554)
         self.assertEqual(len(r2.queue_list()), 1)
+
+    @unittest.skipUnless(helpers.has_ipv6(), "no IPv6 on this host")
+    def test_dual_stack_listener_v4_client(self):
+        """A [::]:PORT listener also takes IPv4 clients (v4-mapped), and
+        mynetworks sees them as a.b.c.d: 127.0.0.1 inside 127.0.0.0/8 (or
+        [::ffff:127.0.0.0]/104) may relay and is logged and stamped as
+        127.0.0.1; with mynetworks = [::1]/128 the same client is refused
+        everything (issue 11 point 8)."""
+        for nets, trusted in (("127.0.0.0/8", True),
+                              ("[::ffff:127.0.0.0]/104", True),
+                              ("[::1]/128", False)):
+            with self.subTest(mynetworks=nets):
+                port6 = helpers.free_port()
+                r = self.relay(sub="r%d" % port6, mynetworks=nets,
+                               conf_extra="listen = [::]:%d smtp" % port6)
+                self.assertTrue(helpers.wait_until(
+                    lambda: helpers._listening(port6), 10))
+                if not trusted:
+                    self.refused_everything(r, host="127.0.0.1", port=port6)
+                    continue
+                with Smtp(port6, host="127.0.0.1") as s:
+                    s.ehlo()
+                    code, text = s.send_message(
+                        "a@example.com", ["b@example.org"], b"v4 on v6\r\n")
+                    self.assertEqual(code, 250, text)
+                qid = r.queue_list()[0]["id"]
+                stored = r.queue_show(qid)
+                self.assertIn(b"[127.0.0.1]", stored.split(b"\r\n\r\n")[0])
+                self.assertNotIn(b"ffff", stored)
+
+    @unittest.skipUnless(helpers.has_ipv6(), "no IPv6 on this host")
+    def test_dual_stack_with_ipv4_listener_same_port(self):
+        """0.0.0.0:P and [::]:P together, in either order: the daemon
+        starts and serves 127.0.0.1 and ::1 on P."""
+        for first, second in (("0.0.0.0", "[::]"), ("[::]", "0.0.0.0")):
+            with self.subTest(first=first):
+                port = helpers.free_port()
+                r = self.relay(sub="r%d" % port, conf_extra=(
+                    "listen = %s:%d smtp\nlisten = %s:%d smtp"
+                    % (first, port, second, port)))
+                for host in ("127.0.0.1", "::1"):
+                    with Smtp(port, host=host) as s:
+                        s.ehlo()  # raises unless 250
+                self.assertIn("0.0.0.0:%d" % port, r.log_text())
+                self.assertIn("[::]:%d" % port, r.log_text())

@@ -2,6 +2,7 @@
  * conf_test.c - the runtime configuration parser: every key, every error
  * message with its file:line, and conf_print's output read back.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -381,19 +382,19 @@ test_validate(void)
 	    CONFIG_QUEUE_MAX_BLOCKS == 4096) {
 		CHECK_EQ(parse("queue_size = 28K\n"), 0);
 		CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
-		CHECK_STR(err, "queue_size 28K is too small: at least 32K "
+		CHECK_STR(err, "t.conf:1: queue_size 28K is too small: at least 32K "
 		    "(8 erase blocks of 4096 bytes)");
 		CHECK_EQ(parse("queue_size = 16M\n"), 0);
 		CHECK_EQ(conf_validate(&c, err, sizeof(err)), 0);
 		CHECK_EQ(parse("queue_size = 17M\n"), 0);
 		CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
-		CHECK_STR(err, "queue_size 17M is too large: at most 16M "
+		CHECK_STR(err, "t.conf:1: queue_size 17M is too large: at most 16M "
 		    "(CONFIG_QUEUE_MAX_BLOCKS 4096 blocks of 4096 bytes)");
 	}
 	CHECK_EQ(parse("minimal_backoff_time = 2h\n"
 	    "maximal_backoff_time = 1h\n"), 0);
 	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
-	CHECK_STR(err, "minimal_backoff_time (2h) is larger than "
+	CHECK_STR(err, "t.conf:2: minimal_backoff_time (2h) is larger than "
 	    "maximal_backoff_time (1h)");
 	CHECK_EQ(parse("minimal_backoff_time = 1h\n"
 	    "maximal_backoff_time = 1h\n"), 0);
@@ -401,8 +402,144 @@ test_validate(void)
 	conf_defaults(&c);
 	c.nlisten = 0;
 	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
-	CHECK_STR(err, "no listener: add a line like "
+	CHECK_STR(err, "default: no listener: add a line like "
 	    "'listen = 127.0.0.1:25 smtp'");
+}
+
+/* IPv4 listeners are opened first: [::] then takes only what is left */
+static void
+test_listen_v4_first(void)
+{
+	CHECK_EQ(parse("listen = [::]:25 smtp [::1]:26 smtp\n"
+	    "listen = 127.0.0.1:27 smtp\n"), CONFIG_MAX_LISTENERS >= 3 ? 0 :
+	    EDGEMTA_E_INVAL);
+	if (CONFIG_MAX_LISTENERS < 3) {
+		return;
+	}
+	CHECK_EQ(c.nlisten, 3);
+	CHECK_EQ(c.listen[0].addr.family, NET_INET4);
+	CHECK_EQ(c.listen[0].addr.port, 27);
+	CHECK_EQ(c.listen[1].addr.port, 25);
+	CHECK_EQ(c.listen[2].addr.port, 26);
+	CHECK_EQ(c.listen[2].addr.family, NET_INET6);
+}
+
+/* Errors found after parsing name the line of their key (issue 11). */
+static void
+test_validate_where(void)
+{
+	char w[64];
+
+	CHECK_EQ(parse("# c\n\nsmtp_tls_security_level = maybe\n"), 0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+	CHECK_STR(err, "t.conf:3: smtp_tls_security_level: 'maybe': "
+	    "expected none, may, encrypt or verify");
+	CHECK_EQ(parse("myhostname = a.b\nsmtp_tls_fingerprint = ZZ:YY\n"),
+	    0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+	CHECK(strstr(err, "t.conf:2: smtp_tls_fingerprint: ") == err);
+	CHECK_EQ(parse("smtp_tls_wrapper = maybe\n"), 0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+	CHECK(strstr(err, "t.conf:1: smtp_tls_wrapper: ") == err);
+	/* the last line that set a key counts; a default names the file */
+	CHECK_EQ(parse("smtpd_tls_cert_file = /a\n#\n"
+	    "smtpd_tls_cert_file = /b\n"), 0);
+	conf_where(&c, "smtpd_tls_cert_file", w, sizeof(w));
+	CHECK_STR(w, "t.conf:3");
+	conf_where(&c, "queue_size", w, sizeof(w));
+	CHECK_STR(w, "t.conf");
+	strcpy(err, "/b: No such file or directory");
+	conf_err_prefix(&c, "smtpd_tls_cert_file", err, sizeof(err));
+	CHECK_STR(err, "t.conf:3: smtpd_tls_cert_file: /b: No such file or "
+	    "directory");
+	conf_defaults(&c);
+	conf_where(&c, "queue_size", w, sizeof(w));
+	CHECK_STR(w, "default");
+}
+
+/* An alias loop is a config error (issue 11 point 6). */
+static void
+test_alias_loop(void)
+{
+	static const struct {
+		const char *aliases, *err;
+	} t[] = {
+		{ "a: b; b: a", "a -> b -> a" },
+		{ "a: a", "a -> a" },
+		{ "root: x@example.org, admin; admin: ROOT@localhost",
+		    "root -> admin -> ROOT" },
+		{ "a: b\nb: c; c: B@gw.lan, d@example.org", "b -> c -> B" },
+		{ "a b: c; c: d; d: e; e: b", "c -> d -> e -> b -> c" },
+		/* no loop: remote targets, chains, a name twice */
+		{ "a: b; b: c@example.org", NULL },
+		{ "root postmaster: me@example.org; backup: root, x@y.z",
+		    NULL },
+		{ "a: b, b, b; b: c", NULL },
+		{ "", NULL },
+		{ "a:; :b; ;;", NULL },
+	};
+	char text[300];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(t); i++) {
+		snprintf(text, sizeof(text), "myhostname = gw.lan\n"
+		    "aliases = %s\n", t[i].aliases);
+		if (strchr(t[i].aliases, '\n') != NULL) {
+			/* a newline inside is not a config line: set it */
+			CHECK_EQ(parse("myhostname = gw.lan\n"), 0);
+			snprintf(c.aliases, sizeof(c.aliases), "%s",
+			    t[i].aliases);
+		} else {
+			CHECK_EQ(parse(text), 0);
+		}
+		if (t[i].err == NULL) {
+			CHECK_EQ(conf_validate(&c, err, sizeof(err)), 0);
+			continue;
+		}
+		CHECK_EQ(conf_validate(&c, err, sizeof(err)),
+		    EDGEMTA_E_INVAL);
+		CHECK(strstr(err, ": aliases: alias loop: ") != NULL);
+		CHECK(strstr(err, t[i].err) != NULL);
+	}
+	/* a hostile list ends in bounded time */
+	memset(c.aliases, 0, sizeof(c.aliases));
+	for (i = 0; i + 8 < sizeof(c.aliases); i += 8) {
+		memcpy(c.aliases + i, "a:a a a;", 8);
+	}
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+}
+
+/* conf_warnings: no usable admin address on a relay (issue 11 point 7) */
+static unsigned nwarn;
+static char lastwarn[CONF_ERR_MAX + 1024];
+
+static void
+warn_out(void *arg, const char *line)
+{
+	(void)arg;
+	nwarn++;
+	snprintf(lastwarn, sizeof(lastwarn), "%s", line);
+}
+
+static void
+test_warnings(void)
+{
+	CHECK_EQ(parse("relayhost =\n"), 0);
+	CHECK_EQ(conf_warnings(&c, warn_out, NULL), 0);
+	CHECK_EQ(parse("relayhost = [192.0.2.1]:25\n"
+	    "bounce_notice_recipient =\n"), 0);
+	CHECK_EQ(conf_warnings(&c, warn_out, NULL), 1);
+	CHECK(strstr(lastwarn, "t.conf:2: bounce_notice_recipient is empty")
+	    == lastwarn);
+	CHECK_EQ(parse("relayhost = [192.0.2.1]:25\n"), 0);
+	CHECK_EQ(conf_warnings(&c, warn_out, NULL), 1);
+	CHECK(strstr(lastwarn, "'postmaster' has no domain") != NULL);
+	CHECK_EQ(parse("relayhost = [192.0.2.1]:25\nmyorigin = e.org\n"), 0);
+	CHECK_EQ(conf_warnings(&c, warn_out, NULL), 0);
+	CHECK_EQ(parse("relayhost = [192.0.2.1]:25\n"
+	    "bounce_notice_recipient = me@e.org\n"), 0);
+	CHECK_EQ(conf_warnings(&c, warn_out, NULL), 0);
+	CHECK_EQ(nwarn, 2);
 }
 
 /* conf_print collects lines here, one "\n" after each. */
@@ -433,8 +570,9 @@ check_roundtrip(void)
 	conf_defaults(&back);
 	CHECK_EQ(conf_parse(&back, "printed", printed, nprinted, err,
 	    sizeof(err)), 0);
-	CHECK(memcmp(&back, &c, sizeof(c)) == 0);
-	if (memcmp(&back, &c, sizeof(c)) != 0) {
+	/* the settings, not where they were read (file, line) */
+	CHECK(memcmp(&back, &c, offsetof(struct conf, file)) == 0);
+	if (memcmp(&back, &c, offsetof(struct conf, file)) != 0) {
 		fprintf(stderr, "%s", printed);
 	}
 }
@@ -512,6 +650,10 @@ main(void)
 	RUN(test_errors);
 	RUN(test_lengths);
 	RUN(test_validate);
+	RUN(test_validate_where);
+	RUN(test_listen_v4_first);
+	RUN(test_alias_loop);
+	RUN(test_warnings);
 	RUN(test_print);
 	RUN(test_print_roundtrip);
 	return test_report("conf");

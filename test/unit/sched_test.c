@@ -321,6 +321,31 @@ test_dsn_format(void)
 	    "Subject: hello\r\nFrom: alice@example.org\r\n") != NULL);
 }
 
+/* Found by test/fuzz/dsn_fuzz.c: every string of the report is cleaned,
+ * not only the addresses and the diagnostic. */
+static void
+test_dsn_format_hostile_strings(void)
+{
+	static struct mem m;
+	struct dsn_rcpt r[1] = {
+		{ "bad@example.net", "5.1.1\r\nX-Injected: status",
+		    "550 no" },
+	};
+	struct dsn_report rep = { "gw\r\nX-Injected: host\"", 0x1a, 0x2b,
+		"alice@example.org", NOW - 60, NOW, "mx\nX-Injected: mta", r, 1,
+		0 };
+
+	m.len = 0;
+	CHECK_EQ(dsn_format(&rep, mem_out, &m, NULL, NULL), 0);
+	check_crlf(m.buf, m.len);
+	CHECK(strstr(m.buf, "\nX-Injected") == NULL);
+	CHECK(strstr(m.buf, "\r\nStatus: 5.1.1  X-Inject\r\n") !=
+	    NULL);
+	/* a '"' would end the quoted boundary parameter early */
+	CHECK(strstr(m.buf, "boundary=\"0000001A.") != NULL);
+	CHECK(strstr(m.buf, "/gw__X-Injected:_host_\"\r\n") != NULL);
+}
+
 static void
 test_dsn_recipient(void)
 {
@@ -355,6 +380,14 @@ test_dsn_recipient(void)
 	    EDGEMTA_E_NOENT);
 	CHECK_EQ(dsn_recipient(&c, "gw.lan", "a@example.net", true, to,
 	    sizeof(to)), EDGEMTA_E_NOENT);
+	/* the default admin "postmaster" is qualified (issue 11 point 7) */
+	conf_defaults(&c);
+	CHECK_EQ(dsn_recipient(&c, "gw.lan", "", false, to, sizeof(to)), 0);
+	CHECK_STR(to, "postmaster@gw.lan");
+	snprintf(c.myorigin, sizeof(c.myorigin), "example.org");
+	CHECK_EQ(dsn_recipient(&c, "gw.lan", "root", false, to, sizeof(to)),
+	    0);
+	CHECK_STR(to, "postmaster@example.org");
 }
 
 /* ---- a bounce through the real queue ---- */
@@ -490,6 +523,7 @@ main(void)
 	RUN(test_clock_1970_across_restart);
 	RUN(test_clock_step_back);
 	RUN(test_dsn_format);
+	RUN(test_dsn_format_hostile_strings);
 	RUN(test_dsn_recipient);
 	RUN(test_dsn_bounce_queued);
 	return test_report("sched");
