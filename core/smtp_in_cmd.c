@@ -73,6 +73,16 @@ smtp_in_helo(struct smtp_in_session *s, const char *arg, bool esmtp)
 		smtp_in_error(s);
 		return false;
 	}
+	if (!addr_helo_ok(arg)) {
+		/* RFC 5321 4.1.1.1; the log escapes what is not printable */
+		log_info("reject: %s from %s: 501 5.5.2 invalid host name: "
+		    "%.80s", esmtp ? "EHLO" : "HELO", s->peer_str, arg);
+		smtp_in_reply(s, "501 5.5.2 Syntax: %s hostname (a domain "
+		    "or an address literal like [192.0.2.1])",
+		    esmtp ? "EHLO" : "HELO");
+		smtp_in_error(s);
+		return false;
+	}
 	/* kept for the Received: header: printable ASCII only */
 	for (i = 0; arg[i] != '\0' && i < sizeof(s->helo) - 1; i++) {
 		unsigned char c = (unsigned char)arg[i];
