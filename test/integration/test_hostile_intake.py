@@ -1,7 +1,9 @@
 """Hostile SMTP clients, round 2 (issue 11): control characters in
 HELO/EHLO and in what reaches the log, slowloris and slot fairness,
 early talkers at the greeting, postmaster from outside mynetworks."""
+import os
 import re
+import select
 import socket
 import time
 
@@ -54,3 +56,205 @@ class HeloSyntax(helpers.RelayTest):
         head = stored[:len(stored) - len(strip_received(stored))]
         self.assertIsNone(re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",
                                     head), head)
+
+
+class SmtpFrom(Smtp):
+    """helpers.Smtp from a chosen loopback source address (127.x.y.z
+    are all local on Linux), to act as clients of different networks."""
+
+    def __init__(self, port, src, timeout=15, greet=True):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.bind((src, 0))
+        self.sock.connect(("127.0.0.1", port))
+        self.timeout = timeout
+        self.buf = b""
+        self.closed = False
+        self.greeting = self.reply() if greet else None
+
+
+def drip(s, data, every, limit):
+    """Send data one byte every `every` seconds until the server says
+    something (returned as (code, text)) or limit seconds passed (None)."""
+    end = time.monotonic() + limit
+    for b in data:
+        s.send(bytes([b]))
+        r, _, _ = select.select([s.sock], [], [], every)
+        if r:
+            return s.reply()
+        if time.monotonic() > end:
+            return None
+    return s.reply()
+
+
+def kconfig(name):
+    """A CONFIG_ value of the binary under test, or None."""
+    hdr = os.path.join(os.path.dirname(helpers.BIN), "include",
+                       "edgemta_config.h")
+    if not os.path.exists(hdr):
+        return None
+    with open(hdr) as f:
+        m = re.search(r"#define CONFIG_%s (\d+)" % name, f.read())
+    return int(m.group(1)) if m else None
+
+
+class Slowloris(helpers.RelayTest):
+    """Issue 11.2: per-request deadlines and slot fairness."""
+
+    def test_slowloris_command_deadline(self):
+        """A client sending `EHLO slow.test` one byte every 2 s is never
+        idle for smtpd_timeout (10 s), but the line is not complete
+        within smtpd_command_deadline (3 s): 421 4.4.2, closed."""
+        r = self.relay(conf_extra="smtpd_timeout = 10s\n"
+                       "smtpd_command_deadline = 3s\n")
+        with Smtp(r.port, timeout=60) as s:
+            got = drip(s, b"EHLO slow.test\r\n", 2.0, 40)
+            self.assertIsNotNone(got, "never cut")
+            code, text = got
+            self.assertEqual(code, 421, text)
+            self.assertTrue(text.startswith("4.4.2"), text)
+            self.assertEqual(s.reply(), (0, ""))
+        self.assertIn("deadline exceeded after command", r.log_text())
+        with Smtp(r.port) as s:  # a normal client is served
+            s.ehlo()
+
+    def test_slowloris_data_min_rate(self):
+        """In DATA a byte per second is far below smtpd_min_data_rate
+        (500 B/s): once the credit of smtpd_command_deadline (3 s) is
+        used up, 421 4.4.2 and nothing is queued. A normal client's
+        message still goes through."""
+        r = self.relay(conf_extra="smtpd_timeout = 10s\n"
+                       "smtpd_command_deadline = 3s\n"
+                       "smtpd_min_data_rate = 500\n")
+        with Smtp(r.port, timeout=60) as s:
+            s.ehlo()
+            replies = s.mail_rcpt_data("a@example.com", ["b@example.org"])
+            self.assertEqual(replies[-1][0], 354, replies)
+            got = drip(s, b"Subject: slow\r\n\r\n" + b"x" * 40, 1.0, 40)
+            self.assertIsNotNone(got, "never cut")
+            self.assertEqual(got[0], 421, got)
+            self.assertTrue(got[1].startswith("4.4.2"), got)
+        self.assertIn("deadline exceeded after DATA", r.log_text())
+        self.assertEqual(r.queue_list(), [])
+        with Smtp(r.port) as s:
+            s.ehlo()
+            code, text = s.send_message("a@example.com", ["b@example.org"],
+                                        b"Subject: ok\r\n\r\n" +
+                                        (b"y" * 70 + b"\r\n") * 300)
+            self.assertEqual(code, 250, text)
+
+    def test_slowloris_one_network_cannot_take_the_reserve(self):
+        """Slow clients of one /24 (127.0.0.2, 127.0.0.3) take every slot
+        but the CONFIG_SESSIONS_RESERVED last ones; the next client of
+        that /24 gets 421 4.7.0, while a client of another network
+        (127.1.0.1) is served and its message queued."""
+        total, per, res = (kconfig("MAX_SESSIONS"),
+                           kconfig("MAX_SESSIONS_PER_CLIENT"),
+                           kconfig("SESSIONS_RESERVED"))
+        if not total or total > 256:
+            self.skipTest("needs a small CONFIG_MAX_SESSIONS")
+        self.assertIsNotNone(res, "no CONFIG_SESSIONS_RESERVED")
+        if res == 0:
+            self.skipTest("CONFIG_SESSIONS_RESERVED is 0 in this build")
+        r = self.relay()
+        held = []
+        try:
+            n, src = 0, 2
+            while n < total - res:
+                if sum(1 for h in held if h[0] == src) >= per:
+                    src += 1
+                s = SmtpFrom(r.port, "127.0.0.%d" % src)
+                self.assertEqual(s.greeting[0], 220)
+                s.send(b"EHLO sl")  # started, never completed
+                held.append((src, s))
+                n += 1
+            s = SmtpFrom(r.port, "127.0.0.%d" % (src + 1))
+            code, text = s.greeting
+            s.close()
+            self.assertEqual(code, 421, text)
+            self.assertTrue(text.startswith("4.7.0"), text)
+            self.assertIn("network", text)
+            with SmtpFrom(r.port, "127.1.0.1") as s:
+                self.assertEqual(s.greeting[0], 220)
+                s.ehlo()
+                code, text = s.send_message("a@example.com",
+                                            ["b@example.org"],
+                                            b"Subject: fair\r\n\r\nok\r\n")
+                self.assertEqual(code, 250, text)
+        finally:
+            for _, h in held:
+                h.close()
+        self.assertEqual(len(r.queue_list()), 1)
+
+    def test_slowloris_full_pool_evicts_silent_sessions(self):
+        """Every slot held by clients of many networks that never finish
+        EHLO: a new client takes the slot of the oldest of them (which
+        gets 421 4.7.0) and is served. Clients past EHLO are not evicted:
+        then the new client gets 421 4.7.0 itself."""
+        total = kconfig("MAX_SESSIONS")
+        if not total or total > 256:
+            self.skipTest("needs a small CONFIG_MAX_SESSIONS")
+        r = self.relay()
+        held = []
+        try:
+            for i in range(total):
+                s = SmtpFrom(r.port, "127.0.%d.%d" % (10 + i // 2, 1))
+                self.assertEqual(s.greeting[0], 220, i)
+                held.append(s)
+            time.sleep(1.2)  # older than the 1 s grace
+            with SmtpFrom(r.port, "127.1.0.1") as s:
+                self.assertEqual(s.greeting[0], 220)
+                s.ehlo()
+            code, text = held[0].reply()
+            self.assertEqual(code, 421, text)
+            self.assertTrue(text.startswith("4.7.0"), text)
+            held[0].close()
+            # now everyone completes EHLO: nobody to evict
+            for h in held[1:]:
+                h.ehlo()
+            with SmtpFrom(r.port, "127.1.0.2") as s:
+                self.assertEqual(s.greeting[0], 220)  # the freed slot
+                s.ehlo()
+                with SmtpFrom(r.port, "127.1.0.3") as t:
+                    code, text = t.greeting
+                    self.assertEqual(code, 421, text)
+        finally:
+            for h in held:
+                h.close()
+
+
+class EarlyTalker(helpers.RelayTest):
+    """Issue 11.5: input before the greeting, with smtpd_greet_wait."""
+
+    def test_early_talker_during_greet_wait(self):
+        """With smtpd_greet_wait = 2s a client that writes right after
+        connecting gets 554 5.5.1 instead of 220 and is disconnected;
+        nothing it sent is acted on. A client that waits is greeted and
+        served."""
+        r = self.relay(conf_extra="smtpd_greet_wait = 2s\n")
+        s = Smtp(r.port, greet=False, timeout=30)
+        s.send("EHLO x.example\r\nMAIL FROM:<a@example.com>\r\n"
+               "RCPT TO:<b@example.org>\r\nDATA\r\nearly\r\n.\r\n")
+        with s:
+            code, text = s.reply()
+            self.assertEqual(code, 554, text)
+            self.assertTrue(text.startswith("5.5.1"), text)
+            self.assertEqual(s.reply(), (0, ""))
+        self.assertEqual(r.queue_list(), [])
+        self.assertIn("early talker from unknown[127.0.0.1]", r.log_text())
+        with Smtp(r.port, timeout=30) as s:
+            self.assertEqual(s.greeting[0], 220)
+            s.ehlo()
+            code, text = s.send_message("a@example.com", ["b@example.org"],
+                                        b"Subject: polite\r\n\r\nok\r\n")
+            self.assertEqual(code, 250, text)
+
+    def test_early_talker_greet_wait_off_by_default(self):
+        """Without smtpd_greet_wait the greeting is not held back: `check`
+        / `config` show 0s and an EHLO right after the 220 is served."""
+        r = self.relay()
+        out = r.cli("config").stdout
+        self.assertRegex(out, r"(?m)^smtpd_greet_wait = 0s?$")
+        with Smtp(r.port) as s:
+            self.assertEqual(s.greeting[0], 220)
+            s.ehlo()
