@@ -921,6 +921,31 @@ word_is(const char *w, size_t wlen, const char *name, size_t nlen)
 	return true;
 }
 
+/* The domain of addr (after its last '@') is ours: localhost, myhostname. */
+static bool
+local_domain(const struct inject_rewrite *rw, const char *dom)
+{
+	return ieq(dom, strlen(dom), "localhost") ||
+	    ieq(dom, strlen(dom), rw->myhostname);
+}
+
+bool
+inject_is_local(const struct inject_rewrite *rw, const char *addr)
+{
+	int at = last_at(addr);
+
+	return at < 0 || local_domain(rw, addr + at + 1);
+}
+
+bool
+inject_is_postmaster(const struct inject_rewrite *rw, const char *addr)
+{
+	int at = last_at(addr);
+
+	return ieq(addr, at < 0 ? strlen(addr) : (size_t)at, "postmaster") &&
+	    inject_is_local(rw, addr);
+}
+
 /*
  * Find name in the aliases string ("n1 n2: a, b; n3: c"); on a match
  * return the target list and its length through *t, *tlen.
@@ -977,8 +1002,7 @@ rcpt_add(struct inject_rcpts *r, const struct inject_rewrite *rw,
 	}
 	if (at > 0) {
 		dom = addr + at + 1;
-		if (!ieq(dom, strlen(dom), "localhost") &&
-		    !ieq(dom, strlen(dom), rw->myhostname)) {
+		if (!local_domain(rw, dom)) {
 			return rcpt_store(r, addr, NULL, err, errlen);
 		}
 	}

@@ -158,6 +158,12 @@ void inject_rcpts_init(struct inject_rcpts *r, char *buf, size_t cap,
 int inject_rcpt_add(struct inject_rcpts *r, const struct inject_rewrite *rw,
     const char *addr, char *err, size_t errlen);
 
+/* true if addr has no domain or is @localhost or @myhostname. */
+bool inject_is_local(const struct inject_rewrite *rw, const char *addr);
+
+/* true if addr is a local (see above) "postmaster", in any case. */
+bool inject_is_postmaster(const struct inject_rewrite *rw, const char *addr);
+
 /* Recipient i (0 <= i < r->n) of r, NUL-terminated. */
 const char *inject_rcpt_get(const struct inject_rcpts *r, unsigned i);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "smtp_in_int.h"
+#include "inject.h"
 #include "log.h"
 #include "platform.h"
 #include "sched.h"
@@ -45,6 +46,21 @@ smtp_in_env_put(struct smtp_in_session *s, const char *str)
 	memcpy(s->env + s->env_len, str, n);
 	s->env_len += n;
 	return true;
+}
+
+/* true if a is a recipient of the open transaction already. */
+static bool
+smtp_in_env_has(const struct smtp_in_session *s, const char *a)
+{
+	const char *p = s->env + strlen(s->env) + 1;
+	unsigned i;
+
+	for (i = 0; i < s->nrcpt; i++, p += strlen(p) + 1) {
+		if (strcmp(p, a) == 0) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ---- commands ---- */
@@ -182,9 +198,101 @@ smtp_in_mail(struct smtp_in_session *s, const char *arg)
 	return true;
 }
 
+/* ---- postmaster (RFC 5321 4.5.1) ---- */
+
+#define SMTP_IN_PM_MAX 4		/* addresses postmaster expands to */
+#define SMTP_IN_PM_PER_HOUR 20		/* from clients that may not relay */
+
+static uint64_t smtp_in_pm_window;	/* ev_now() the hour began */
+static unsigned smtp_in_pm_count;
+
+/* The rewriting of local submissions (inject.h), from the config. */
+static void
+smtp_in_rewrite(struct inject_rewrite *rw, char *origin, size_t len)
+{
+	const struct conf *c = smtp_in_conf;
+
+	snprintf(origin, len, "%s", c->myorigin[0] != '\0' ? c->myorigin :
+	    smtp_in_host);
+	rw->aliases = c->aliases;
+	rw->admin = c->bounce_notice_recipient;
+	rw->myorigin = origin;
+	rw->myhostname = smtp_in_host;
+	rw->sender_rewrite = "";
+}
+
+/*
+ * RCPT to postmaster, bare or @myhostname: accepted from anyone (also
+ * outside mynetworks, at most SMTP_IN_PM_PER_HOUR an hour) and sent to
+ * what a local "postmaster" gives in sendmail: its alias, else the admin
+ * address (bounce_notice_recipient), qualified with myorigin. Refused
+ * when that is a local address again (no local delivery: it would loop).
+ */
+static bool
+smtp_in_postmaster(struct smtp_in_session *s, const char *addr)
+{
+	char origin[CONF_STR_MAX], buf[SMTP_IN_PM_MAX * ADDR_MAX], err[128];
+	struct inject_rewrite rw;
+	struct inject_rcpts r;
+	uint64_t now = ev_now();
+	unsigned i;
+	bool ok;
+
+	smtp_in_rewrite(&rw, origin, sizeof(origin));
+	inject_rcpts_init(&r, buf, sizeof(buf), SMTP_IN_PM_MAX);
+	ok = inject_rcpt_add(&r, &rw, "postmaster", err, sizeof(err)) == 0 &&
+	    r.n > 0;
+	for (i = 0; ok && i < r.n; i++) {
+		ok = !inject_is_local(&rw, inject_rcpt_get(&r, i));
+	}
+	if (!ok) {
+		log_warn("reject: RCPT from %s: <%s>: no admin address to "
+		    "send it to (set bounce_notice_recipient to a mailbox "
+		    "elsewhere)", s->peer_str, addr);
+		smtp_in_reply(s, "550 5.1.1 <%s>: no postmaster mailbox here",
+		    addr);
+		return false;
+	}
+	if (!s->relay_ok && s->auth_user[0] == '\0') {
+		if (now - smtp_in_pm_window >= 3600000u) {
+			smtp_in_pm_window = now;
+			smtp_in_pm_count = 0;
+		}
+		if (smtp_in_pm_count >= SMTP_IN_PM_PER_HOUR) {
+			log_warn("reject: RCPT from %s: <%s>: more than %u "
+			    "an hour to postmaster", s->peer_str, addr,
+			    SMTP_IN_PM_PER_HOUR);
+			smtp_in_reply(s, "450 4.7.1 <%s>: too much mail to "
+			    "postmaster, try again later", addr);
+			return false;
+		}
+		smtp_in_pm_count++;
+	}
+	if (s->nrcpt + r.n > CONFIG_SMTP_MAX_RCPT ||
+	    r.used > sizeof(s->env) - s->env_len) {
+		smtp_in_reply(s, "452 4.5.3 Error: too many recipients");
+		return false;
+	}
+	for (i = 0; i < r.n; i++) {
+		const char *a = inject_rcpt_get(&r, i);
+
+		if (!smtp_in_env_has(s, a)) {	/* env has room: above */
+			(void)smtp_in_env_put(s, a);
+			s->nrcpt++;
+		}
+	}
+	log_info("RCPT from %s: <%s> goes to <%s>%s", s->peer_str, addr,
+	    inject_rcpt_get(&r, 0), r.n > 1 ? " and others" : "");
+	smtp_in_enter(s, SMTP_IN_RCPT);
+	smtp_in_reply(s, "250 2.1.5 Ok");
+	return true;
+}
+
 static bool
 smtp_in_rcpt(struct smtp_in_session *s, const char *arg)
 {
+	struct inject_rewrite rw;
+	char origin[CONF_STR_MAX];
 	char addr[ADDR_MAX];
 
 	s->nrcpt_tried++;
@@ -211,8 +319,12 @@ smtp_in_rcpt(struct smtp_in_session *s, const char *arg)
 		smtp_in_error(s);
 		return false;
 	}
-	/* Never an open relay: mynetworks and the local socket only (AUTH
-	 * arrives with TLS). No local delivery, so no exceptions. */
+	smtp_in_rewrite(&rw, origin, sizeof(origin));
+	if (inject_is_postmaster(&rw, addr)) {
+		return smtp_in_postmaster(s, addr);
+	}
+	/* Never an open relay: mynetworks, the local socket and AUTH only;
+	 * no local delivery, so the only exception is postmaster. */
 	if (!s->relay_ok && s->auth_user[0] == '\0') {
 		log_info("reject: RCPT from %s: 554 5.7.1 <%s>: Relay "
 		    "access denied", s->peer_str, addr);

@@ -258,3 +258,70 @@ class EarlyTalker(helpers.RelayTest):
         with Smtp(r.port) as s:
             self.assertEqual(s.greeting[0], 220)
             s.ehlo()
+
+
+class Postmaster(helpers.RelayTest):
+    """Issue 11.8 (postmaster part): RFC 5321 4.5.1 from outside
+    mynetworks (the test client 127.0.0.1 is outside 10.0.0.0/8)."""
+
+    def outside(self, extra):
+        return self.relay(mynetworks="10.0.0.0/8", conf_extra=extra)
+
+    def test_postmaster_from_outside_goes_to_admin(self):
+        """RCPT TO:<postmaster@myhostname> and <Postmaster> are accepted
+        from a client that may not relay and queued once for the admin
+        address; any other recipient is still refused (554 5.7.1)."""
+        r = self.outside("bounce_notice_recipient = admin@example.org\n")
+        with Smtp(r.port) as s:
+            s.ehlo()
+            self.assertEqual(s.cmd("MAIL FROM:<x@outside.example>")[0], 250)
+            self.assertEqual(s.cmd("RCPT TO:<other@example.net>")[0], 554)
+            self.assertEqual(s.cmd("RCPT TO:<postmaster@test.example>")[0],
+                             250)
+            self.assertEqual(s.cmd("RCPT TO:<Postmaster>")[0], 250)
+            self.assertEqual(s.cmd("RCPT TO:<POSTMASTER@test.example>")[0],
+                             250)
+            self.assertEqual(s.cmd("DATA")[0], 354)
+            s.send(b"Subject: abuse report\r\n\r\nhello\r\n.\r\n")
+            code, text = s.reply()
+            self.assertEqual(code, 250, text)
+        (e,) = r.queue_list()
+        self.assertEqual(e["rcpts"], ["admin@example.org"])
+        self.assertEqual(e["sender"], "x@outside.example")
+        self.assertIn("<postmaster@test.example> goes to "
+                      "<admin@example.org>", r.log_text())
+
+    def test_postmaster_alias_and_rate_limit(self):
+        """An alias for postmaster wins over the admin address; at most
+        20 RCPTs to postmaster an hour from outside: then 450 4.7.1."""
+        r = self.outside("bounce_notice_recipient = admin@example.org\n"
+                         "aliases = postmaster abuse: ops@example.net\n")
+        codes = []
+        with Smtp(r.port) as s:
+            s.ehlo()
+            for i in range(22):
+                s.cmd("RSET")
+                s.cmd("MAIL FROM:<x%d@outside.example>" % i)
+                code, text = s.cmd("RCPT TO:<postmaster>")
+                codes.append(code)
+                if i == 0:
+                    self.assertEqual(s.cmd("DATA")[0], 354)
+                    s.send(b"Subject: s\r\n\r\nb\r\n.\r\n")
+                    self.assertEqual(s.reply()[0], 250)
+        self.assertEqual(codes, [250] * 20 + [450, 450])
+        self.assertTrue(text.startswith("4.7.1"), text)
+        (e,) = r.queue_list()
+        self.assertEqual(e["rcpts"], ["ops@example.net"])
+
+    def test_postmaster_without_admin_refused(self):
+        """No usable admin address (the default `postmaster` is local
+        here again; there is no local delivery): 550 5.1.1 rather than a
+        message that would loop, and the log says what to set."""
+        r = self.outside("")
+        with Smtp(r.port) as s:
+            s.ehlo()
+            s.cmd("MAIL FROM:<x@outside.example>")
+            code, text = s.cmd("RCPT TO:<postmaster@test.example>")
+            self.assertEqual(code, 550, text)
+            self.assertTrue(text.startswith("5.1.1"), text)
+        self.assertIn("set bounce_notice_recipient", r.log_text())

@@ -552,6 +552,21 @@ test_random_garbage(void)
 }
 
 static void
+test_is_postmaster(void)
+{
+	setup(0, "");
+	CHECK(inject_is_postmaster(&R.rw, "postmaster"));
+	CHECK(inject_is_postmaster(&R.rw, "PostMaster@NAS.lan"));
+	CHECK(inject_is_postmaster(&R.rw, "postmaster@localhost"));
+	CHECK(!inject_is_postmaster(&R.rw, "postmaster@example.com"));
+	CHECK(!inject_is_postmaster(&R.rw, "postmasters"));
+	CHECK(!inject_is_postmaster(&R.rw, "root@nas.lan"));
+	CHECK(inject_is_local(&R.rw, "root"));
+	CHECK(inject_is_local(&R.rw, "root@nas.lan"));
+	CHECK(!inject_is_local(&R.rw, "root@nas.lan.example"));
+}
+
+static void
 test_msgid(void)
 {
 	uint8_t rnd[4] = { 0xde, 0xad, 0x01, 0x02 };
@@ -585,5 +600,6 @@ main(void)
 	RUN(test_rcpt_error_stops);
 	RUN(test_random_garbage);
 	RUN(test_msgid);
+	RUN(test_is_postmaster);
 	return test_report("inject");
 }
