@@ -262,7 +262,8 @@ smtp_in_deadline_reset(struct smtp_in_session *s)
 	if (s->greet_wait) {
 		return;		/* the timer ends the greeting pause */
 	}
-	if (t == 0) {
+	if (t == 0 || s->mode == LISTEN_LOCAL) {
+		/* local: sendmail streams a slow pipe; it is trusted */
 		ev_timer_stop(&s->dl_timer);
 		s->dl_when = 0;
 		return;

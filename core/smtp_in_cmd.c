@@ -225,10 +225,12 @@ smtp_in_rewrite(struct inject_rewrite *rw, char *origin, size_t len)
  * RCPT to postmaster, bare or @myhostname: accepted from anyone (also
  * outside mynetworks, at most SMTP_IN_PM_PER_HOUR an hour) and sent to
  * what a local "postmaster" gives in sendmail: its alias, else the admin
- * address (bounce_notice_recipient), qualified with myorigin. Refused
- * when that is a local address again (no local delivery: it would loop).
+ * address (bounce_notice_recipient), qualified with myorigin. When that
+ * is a local address again (no local delivery: it would loop), a client
+ * that may relay goes on as before (returns -1), others get 550.
+ * Returns 1 when the RCPT was accepted, 0 when refused (reply sent).
  */
-static bool
+static int
 smtp_in_postmaster(struct smtp_in_session *s, const char *addr)
 {
 	char origin[CONF_STR_MAX], buf[SMTP_IN_PM_MAX * ADDR_MAX], err[128];
@@ -245,13 +247,16 @@ smtp_in_postmaster(struct smtp_in_session *s, const char *addr)
 	for (i = 0; ok && i < r.n; i++) {
 		ok = !inject_is_local(&rw, inject_rcpt_get(&r, i));
 	}
+	if (!ok && (s->relay_ok || s->auth_user[0] != '\0')) {
+		return -1;
+	}
 	if (!ok) {
 		log_warn("reject: RCPT from %s: <%s>: no admin address to "
 		    "send it to (set bounce_notice_recipient to a mailbox "
 		    "elsewhere)", s->peer_str, addr);
 		smtp_in_reply(s, "550 5.1.1 <%s>: no postmaster mailbox here",
 		    addr);
-		return false;
+		return 0;
 	}
 	if (!s->relay_ok && s->auth_user[0] == '\0') {
 		if (now - smtp_in_pm_window >= 3600000u) {
@@ -264,14 +269,14 @@ smtp_in_postmaster(struct smtp_in_session *s, const char *addr)
 			    SMTP_IN_PM_PER_HOUR);
 			smtp_in_reply(s, "450 4.7.1 <%s>: too much mail to "
 			    "postmaster, try again later", addr);
-			return false;
+			return 0;
 		}
 		smtp_in_pm_count++;
 	}
 	if (s->nrcpt + r.n > CONFIG_SMTP_MAX_RCPT ||
 	    r.used > sizeof(s->env) - s->env_len) {
 		smtp_in_reply(s, "452 4.5.3 Error: too many recipients");
-		return false;
+		return 0;
 	}
 	for (i = 0; i < r.n; i++) {
 		const char *a = inject_rcpt_get(&r, i);
@@ -285,7 +290,7 @@ smtp_in_postmaster(struct smtp_in_session *s, const char *addr)
 	    inject_rcpt_get(&r, 0), r.n > 1 ? " and others" : "");
 	smtp_in_enter(s, SMTP_IN_RCPT);
 	smtp_in_reply(s, "250 2.1.5 Ok");
-	return true;
+	return 1;
 }
 
 static bool
@@ -321,7 +326,11 @@ smtp_in_rcpt(struct smtp_in_session *s, const char *arg)
 	}
 	smtp_in_rewrite(&rw, origin, sizeof(origin));
 	if (inject_is_postmaster(&rw, addr)) {
-		return smtp_in_postmaster(s, addr);
+		int pm = smtp_in_postmaster(s, addr);
+
+		if (pm >= 0) {
+			return pm == 1;
+		}
 	}
 	/* Never an open relay: mynetworks, the local socket and AUTH only;
 	 * no local delivery, so the only exception is postmaster. */

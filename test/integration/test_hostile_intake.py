@@ -5,6 +5,7 @@ import os
 import re
 import select
 import socket
+import subprocess
 import time
 
 import helpers
@@ -325,3 +326,51 @@ class Postmaster(helpers.RelayTest):
             self.assertEqual(code, 550, text)
             self.assertTrue(text.startswith("5.1.1"), text)
         self.assertIn("set bounce_notice_recipient", r.log_text())
+
+    def test_postmaster_from_mynetworks(self):
+        """A client that may relay: postmaster@myhostname goes to the
+        admin address too; without a usable admin address it is relayed
+        as written, as before (no 550, no rate limit)."""
+        r = self.relay(conf_extra="bounce_notice_recipient = a@example.org")
+        with Smtp(r.port) as s:
+            s.ehlo()
+            code, _ = s.send_message("x@example.com",
+                                     ["postmaster@test.example"],
+                                     b"Subject: s\r\n\r\nb\r\n")
+            self.assertEqual(code, 250)
+        r2 = self.relay(sub="r2")
+        with Smtp(r2.port) as s:
+            s.ehlo()
+            code, _ = s.send_message("x@example.com",
+                                     ["postmaster@test.example"],
+                                     b"Subject: s\r\n\r\nb\r\n")
+            self.assertEqual(code, 250)
+        self.assertEqual([e["rcpts"] for e in r.queue_list()],
+                         [["a@example.org"]])
+        self.assertEqual([e["rcpts"] for e in r2.queue_list()],
+                         [["postmaster@test.example"]])
+
+
+class SlowLocalSubmission(helpers.RelayTest):
+
+    def test_slowloris_deadline_spares_local_sendmail(self):
+        """`job | sendmail` streams the body as the job writes it: on the
+        local socket only the idle timeout applies, so a body trickling
+        in for longer than smtpd_command_deadline is still queued."""
+        r = self.relay(conf_extra="smtpd_command_deadline = 1s\n")
+        p = helpers.spawn([helpers.BIN, "sendmail", "-C", r.conf,
+                           "x@example.com"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            p.stdin.write(b"Subject: slow job\n\n")
+            p.stdin.flush()
+            for i in range(4):
+                time.sleep(0.8)
+                p.stdin.write(b"line %d\n" % i)
+                p.stdin.flush()
+            p.stdin.close()
+            self.assertEqual(p.wait(60), 0, p.stderr.read())
+        finally:
+            helpers.reap(p)
+        (e,) = r.queue_list()
+        self.assertEqual(e["rcpts"], ["x@example.com"])
