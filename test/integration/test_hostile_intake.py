@@ -332,19 +332,14 @@ class Postmaster(helpers.RelayTest):
         admin address too; without a usable admin address it is relayed
         as written, as before (no 550, no rate limit)."""
         r = self.relay(conf_extra="bounce_notice_recipient = a@example.org")
-        with Smtp(r.port) as s:
-            s.ehlo()
-            code, _ = s.send_message("x@example.com",
-                                     ["postmaster@test.example"],
-                                     b"Subject: s\r\n\r\nb\r\n")
-            self.assertEqual(code, 250)
         r2 = self.relay(sub="r2")
-        with Smtp(r2.port) as s:
-            s.ehlo()
-            code, _ = s.send_message("x@example.com",
-                                     ["postmaster@test.example"],
-                                     b"Subject: s\r\n\r\nb\r\n")
-            self.assertEqual(code, 250)
+        for relay in (r, r2):
+            with Smtp(relay.port) as s:
+                s.ehlo()
+                code, _ = s.send_message("x@example.com",
+                                         ["postmaster@test.example"],
+                                         b"Subject: s\r\n\r\nb\r\n")
+                self.assertEqual(code, 250)
         self.assertEqual([e["rcpts"] for e in r.queue_list()],
                          [["a@example.org"]])
         self.assertEqual([e["rcpts"] for e in r2.queue_list()],
