@@ -610,19 +610,15 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		    "the greeting");
 		return;
 	}
-	if (s == NULL && victim != NULL) {
-		log_info("all %u sessions in use: closing %s (no EHLO after "
-		    "%us) for %s", used, victim->peer_str,
-		    (unsigned)((now - victim->t_connect) / 1000u), ip);
-		smtp_in_reply(victim, "421 4.7.0 %s Error: too many "
-		    "connections, closing those without EHLO", smtp_in_host);
+	if (s != NULL) {
+		victim = NULL;
+	} else if (victim != NULL) {
+		/* counted as gone; evicted below once the newcomer passes */
 		same -= smtp_in_same_peer(&victim->peer, peer);
 		net -= smtp_in_same_net(&victim->peer, peer);
 		used--;
-		smtp_in_free(victim, true);
-		s = victim;
 	}
-	if (s == NULL) {
+	if (s == NULL && victim == NULL) {
 		log_warn("too many sessions, refusing %s", ip);
 		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
 		    "connections, try again later", smtp_in_host);
@@ -652,6 +648,15 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		    smtp_in_host);
 		smtp_in_refuse(fd, line);
 		return;
+	}
+	if (victim != NULL) {
+		log_info("all %u sessions in use: closing %s (no EHLO after "
+		    "%us) for %s", used + 1, victim->peer_str,
+		    (unsigned)((now - victim->t_connect) / 1000u), ip);
+		smtp_in_reply(victim, "421 4.7.0 %s Error: too many "
+		    "connections, closing those without EHLO", smtp_in_host);
+		smtp_in_free(victim, true);
+		s = victim;
 	}
 	if (s == &smtp_in_sessions[smtp_in_nslots]) {
 		smtp_in_nslots++;
