@@ -422,17 +422,20 @@ scan_quoted(const char *s)
 
 /*
  * Domain (RFC 5321 4.1.2) at s: dot-separated labels of letters, digits
- * and inner hyphens, each 1-63 octets. Returns length or 0.
+ * and inner hyphens, each 1-63 octets. For a HELO name (helo): ASCII
+ * only (A-labels), and '_' too (host names of Windows and many LAN
+ * devices). Returns length or 0.
  */
 static size_t
-scan_domain(const char *s)
+scan_domain_u(const char *s, bool helo)
 {
 	size_t i = 0;
 
 	for (;;) {
 		size_t start = i;
 
-		while (is_ldh(s[i])) {
+		while ((is_ldh(s[i]) && !(helo && (s[i] & 0x80))) ||
+		    (helo && s[i] == '_')) {
 			i++;
 		}
 		if (i == start || i - start > 63 || s[start] == '-' ||
@@ -444,6 +447,12 @@ scan_domain(const char *s)
 		}
 		i++;
 	}
+}
+
+static size_t
+scan_domain(const char *s)
+{
+	return scan_domain_u(s, false);
 }
 
 /*
@@ -579,6 +588,14 @@ addr_parse_path(const char *s, char *out, const char **rest)
 	out[n] = '\0';
 	*rest = p + 1;
 	return 0;
+}
+
+bool
+addr_helo_ok(const char *s)
+{
+	size_t n = s[0] == '[' ? scan_addr_literal(s) : scan_domain_u(s, true);
+
+	return n > 0 && n <= 255 && s[n] == '\0';
 }
 
 int

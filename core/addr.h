@@ -59,6 +59,13 @@ char *net_addr_str(const struct net_addr *a, char *buf, size_t len);
 int addr_parse_path(const char *s, char *out, const char **rest);
 
 /*
+ * true if s is a HELO/EHLO argument (RFC 5321 4.1.1.1): an ASCII domain
+ * ('_' tolerated in labels) or an address literal, at
+ * most 255 octets, nothing else (no spaces, no control characters).
+ */
+bool addr_helo_ok(const char *s);
+
+/*
  * Split a mailbox into local part and domain at the last '@' outside
  * quotes. Returns the offset of the '@' or -1 when there is none.
  */

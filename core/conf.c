@@ -63,6 +63,9 @@ static const struct conf_key conf_keys[] = {
 	KEY(message_size_limit, CT_SIZE, 1024, 2147483647),
 	KEY(local_socket, CT_PATH, 0, 0),
 	KEY(smtpd_timeout, CT_TIME, 10, 3600),
+	KEY(smtpd_command_deadline, CT_TIME, 0, 3600),
+	KEY(smtpd_min_data_rate, CT_UINT, 0, 1000000000),
+	KEY(smtpd_greet_wait, CT_TIME, 0, 60),
 	KEY(relayhost, CT_RELAY, 0, 0),
 	KEY(minimal_backoff_time, CT_TIME, 1, 86400),
 	KEY(maximal_backoff_time, CT_TIME, 1, 604800),
@@ -521,6 +524,9 @@ conf_defaults(struct conf *c)
 	snprintf(c->local_socket, sizeof(c->local_socket), "%s",
 	    CONFIG_DEFAULT_LOCAL_SOCKET);
 	c->smtpd_timeout = CONFIG_DEFAULT_SMTPD_TIMEOUT;
+	c->smtpd_command_deadline = CONFIG_DEFAULT_SMTPD_COMMAND_DEADLINE;
+	c->smtpd_min_data_rate = CONFIG_DEFAULT_SMTPD_MIN_DATA_RATE;
+	c->smtpd_greet_wait = CONFIG_DEFAULT_SMTPD_GREET_WAIT;
 	c->minimal_backoff_time = CONFIG_DEFAULT_MINIMAL_BACKOFF;
 	c->maximal_backoff_time = CONFIG_DEFAULT_MAXIMAL_BACKOFF;
 	c->maximal_queue_lifetime = CONFIG_DEFAULT_MAXIMAL_QUEUE_LIFETIME;

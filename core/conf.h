@@ -42,6 +42,9 @@ struct conf {
 	uint32_t message_size_limit;	/* bytes */
 	char local_socket[CONF_PATH_MAX];
 	uint32_t smtpd_timeout;		/* seconds */
+	uint32_t smtpd_command_deadline;	/* seconds, 0 = none */
+	uint32_t smtpd_min_data_rate;	/* bytes/s in DATA, 0 = none */
+	uint32_t smtpd_greet_wait;	/* seconds before the 220, 0 = none */
 	/* delivery */
 	char relayhost[CONF_STR_MAX];	/* "[host]:port, [host2]:port" */
 	uint32_t minimal_backoff_time;	/* seconds */

@@ -17,5 +17,9 @@
 #if CONFIG_IO_RBUF_SIZE < 1024
 #error "CONFIG_IO_RBUF_SIZE must hold a 1000-octet SMTP line"
 #endif
+#if CONFIG_SESSIONS_RESERVED > 0 && \
+    CONFIG_SESSIONS_RESERVED >= CONFIG_MAX_SESSIONS
+#error "CONFIG_SESSIONS_RESERVED must be smaller than CONFIG_MAX_SESSIONS"
+#endif
 
 #endif

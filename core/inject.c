@@ -1,9 +1,12 @@
 /*
  * inject.c - local submission: header fix-ups, -t recipients, rewriting.
  *
- * Input is read byte by byte through a tiny line-end normaliser (CRLF,
- * LF and bare CR all end a line; a bare CR is never passed on raw, see
- * DESIGN.md 5 on smuggling). Header lines collect in the caller's field
+ * Input is read byte by byte through a tiny line-end normaliser: CRLF
+ * and LF end a line; a bare CR is never a line end and never passed on
+ * raw (DESIGN.md 5 on smuggling), it becomes one space. Were it a line
+ * end, "Subject: hi\rBcc: victim@x" from a script that strips LF only
+ * would inject a header and, with -t, a recipient (RFC 5322 2.2 allows
+ * no CR in a field; 2.3 none alone in the body either). Header lines collect in the caller's field
  * buffer until the next line shows whether they continue (RFC 5322
  * 2.2.3 folding); body bytes go straight to the output stage, which adds
  * CRLF, splits lines at 998 octets and dot-stuffs for SMTP.
@@ -692,11 +695,21 @@ inject_init(struct inject *ij, const struct inject_opts *o, char *fbuf,
 	ij->opart = INJECT_PART_HEADER;
 }
 
+/* One input byte that is not a line end. */
+static void
+in_byte(struct inject *ij, char c)
+{
+	if (ij->state == ST_HDR) {
+		(void)fbuf_add(ij, c);
+	} else {
+		body_byte(ij, c);
+	}
+}
+
 int
 inject_feed(struct inject *ij, const char *p, size_t len)
 {
 	size_t i;
-	int r = 0;
 	char c;
 
 	for (i = 0; i < len && ij->err == 0; i++) {
@@ -708,22 +721,23 @@ inject_feed(struct inject *ij, const char *p, size_t len)
 			break;
 		}
 		c = p[i];
-		if (ij->skip_lf) {
-			ij->skip_lf = false;
+		if (ij->cr_pending) {
+			ij->cr_pending = false;
 			if (c == '\n') {
+				(void)eol(ij);
+				continue;
+			}
+			in_byte(ij, ' ');	/* bare CR: a space */
+			if (ij->err != 0 || ij->state == ST_DONE) {
 				continue;
 			}
 		}
-		if (c == '\r' || c == '\n') {
-			ij->skip_lf = c == '\r';
-			r = eol(ij);
-		} else if (ij->state == ST_HDR) {
-			r = fbuf_add(ij, c);
+		if (c == '\r') {
+			ij->cr_pending = true;
+		} else if (c == '\n') {
+			(void)eol(ij);
 		} else {
-			body_byte(ij, c);
-		}
-		if (r < 0) {
-			break;
+			in_byte(ij, c);
 		}
 	}
 	if (ij->err != 0) {
@@ -735,6 +749,12 @@ inject_feed(struct inject *ij, const char *p, size_t len)
 int
 inject_finish(struct inject *ij)
 {
+	if (ij->cr_pending) {
+		ij->cr_pending = false;	/* a bare CR at the very end */
+		if (ij->err == 0 && ij->state != ST_DONE) {
+			in_byte(ij, ' ');
+		}
+	}
 	if (ij->err == 0 && ij->state == ST_HDR) {
 		if (ij->flen > ij->line_start) {
 			hdr_eol(ij);	/* last line had no line end */
@@ -901,6 +921,31 @@ word_is(const char *w, size_t wlen, const char *name, size_t nlen)
 	return true;
 }
 
+/* The domain of addr (after its last '@') is ours: localhost, myhostname. */
+static bool
+local_domain(const struct inject_rewrite *rw, const char *dom)
+{
+	return ieq(dom, strlen(dom), "localhost") ||
+	    ieq(dom, strlen(dom), rw->myhostname);
+}
+
+bool
+inject_is_local(const struct inject_rewrite *rw, const char *addr)
+{
+	int at = last_at(addr);
+
+	return at < 0 || local_domain(rw, addr + at + 1);
+}
+
+bool
+inject_is_postmaster(const struct inject_rewrite *rw, const char *addr)
+{
+	int at = last_at(addr);
+
+	return ieq(addr, at < 0 ? strlen(addr) : (size_t)at, "postmaster") &&
+	    inject_is_local(rw, addr);
+}
+
 /*
  * Find name in the aliases string ("n1 n2: a, b; n3: c"); on a match
  * return the target list and its length through *t, *tlen.
@@ -957,8 +1002,7 @@ rcpt_add(struct inject_rcpts *r, const struct inject_rewrite *rw,
 	}
 	if (at > 0) {
 		dom = addr + at + 1;
-		if (!ieq(dom, strlen(dom), "localhost") &&
-		    !ieq(dom, strlen(dom), rw->myhostname)) {
+		if (!local_domain(rw, dom)) {
 			return rcpt_store(r, addr, NULL, err, errlen);
 		}
 	}

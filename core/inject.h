@@ -2,8 +2,8 @@
  * inject.h - local submission (the sendmail injector): header fix-ups,
  * -t recipient extraction and address rewriting, OS-free.
  *
- * The message arrives in chunks of any size (LF-only, CRLF or even bare
- * CR line ends) and leaves through out() with CRLF line ends, a final
+ * The message arrives in chunks of any size (LF-only or CRLF line ends;
+ * a bare CR is not a line end anywhere, it becomes a space) and leaves through out() with CRLF line ends, a final
  * line end added when missing, lines longer than 998 octets split
  * (RFC 5322 2.1.1) and, with INJECT_SMTP, dot-stuffed for DATA.
  *
@@ -85,7 +85,7 @@ struct inject {
 	size_t flen;		/* bytes of the field(s) held in fbuf */
 	size_t line_start;	/* offset of the line being read in fbuf */
 	uint8_t state;		/* private */
-	bool skip_lf;		/* last byte was a CR line end */
+	bool cr_pending;	/* last byte was a CR: line end if LF */
 	bool dot_pending;	/* a '.' at line start, -i not given */
 	bool first_line;
 	bool bol;		/* body: at the start of an input line */
@@ -165,6 +165,12 @@ int inject_rcpt_add(struct inject_rcpts *r, const struct inject_rewrite *rw,
  */
 bool inject_alias_loop(const char *aliases, const char *myhostname,
     char *chain, size_t len);
+
+/* true if addr has no domain or is @localhost or @myhostname. */
+bool inject_is_local(const struct inject_rewrite *rw, const char *addr);
+
+/* true if addr is a local (see above) "postmaster", in any case. */
+bool inject_is_postmaster(const struct inject_rewrite *rw, const char *addr);
 
 /* Recipient i (0 <= i < r->n) of r, NUL-terminated. */
 const char *inject_rcpt_get(const struct inject_rcpts *r, unsigned i);

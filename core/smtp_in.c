@@ -44,6 +44,7 @@ unsigned smtp_in_tls_promised;	/* sessions told "220" to STARTTLS, not
 				 * attached to a TLS slot yet */
 
 static void smtp_in_on_io(void *arg, int event);
+static void smtp_in_on_deadline(void *arg);
 
 /* ---- replies and session end ---- */
 
@@ -171,6 +172,9 @@ smtp_in_free(struct smtp_in_session *s, bool drain)
 		s->w_open = false;
 	}
 	ev_timer_stop(&s->auth_timer);
+	ev_timer_stop(&s->dl_timer);
+	s->dl_when = 0;
+	s->greet_wait = false;
 	memset(&s->auth, 0, sizeof(s->auth));
 #if CONFIG_DNS
 	dnsq_cancel(&s->ptr);	/* no callback on a free slot */
@@ -228,6 +232,64 @@ smtp_in_enter(struct smtp_in_session *s, int state)
 	} else if (old == SMTP_IN_COMMIT) {
 		/* the io redelivers IO_EV_READ for pipelined input */
 		io_pause_read(&s->io, false);
+	}
+	if (state == SMTP_IN_COMMIT ||
+	    (state == SMTP_IN_DATA && smtp_in_conf->smtpd_min_data_rate == 0)) {
+		ev_timer_stop(&s->dl_timer);	/* idle timeout only */
+		s->dl_when = 0;
+	} else if (state == SMTP_IN_DATA || old == SMTP_IN_COMMIT ||
+	    old == SMTP_IN_DATA) {
+		smtp_in_deadline_reset(s);
+	}
+}
+
+/* ---- request deadlines (slowloris) ---- */
+
+/*
+ * A trickle of bytes resets the idle timeout (smtpd_timeout) forever, so
+ * a command line must also be complete within smtpd_command_deadline,
+ * and DATA must keep smtpd_min_data_rate: it starts with a credit of
+ * smtpd_command_deadline, each byte adds 1/rate s, never beyond that
+ * credit (Postfix's smtpd_per_request_deadline and smtpd_min_data_rate).
+ * dl_when only moves later, so the timer is moved on when it fires
+ * rather than on every command or chunk.
+ */
+void
+smtp_in_deadline_reset(struct smtp_in_session *s)
+{
+	uint32_t t = smtp_in_conf->smtpd_command_deadline;
+
+	if (s->greet_wait) {
+		return;		/* the timer ends the greeting pause */
+	}
+	if (t == 0 || s->mode == LISTEN_LOCAL) {
+		/* local: sendmail streams a slow pipe; it is trusted */
+		ev_timer_stop(&s->dl_timer);
+		s->dl_when = 0;
+		return;
+	}
+	s->dl_when = ev_now() + (uint64_t)t * 1000u;
+	if (!s->dl_timer.armed) {
+		ev_timer_start(&s->dl_timer, t * 1000u, smtp_in_on_deadline,
+		    s);
+	}
+}
+
+/* n octets of DATA arrived: their time credit (rounded up). */
+static void
+smtp_in_deadline_data(struct smtp_in_session *s, size_t n)
+{
+	uint32_t rate = smtp_in_conf->smtpd_min_data_rate;
+	uint64_t cap;
+
+	if (s->dl_when == 0 || rate == 0 || n == 0) {
+		return;
+	}
+	cap = ev_now() + (uint64_t)smtp_in_conf->smtpd_command_deadline *
+	    1000u;
+	s->dl_when += ((uint64_t)n * 1000u + rate - 1) / rate;
+	if (s->dl_when > cap) {
+		s->dl_when = cap;
 	}
 }
 
@@ -306,9 +368,24 @@ smtp_in_data(struct smtp_in_session *s, const uint8_t *data, size_t len)
 		}
 	}
 	io_rconsume(&s->io, used);
+	smtp_in_deadline_data(s, used);
 	if (s->dec.done) {
 		smtp_in_data_end(s);
 	}
+}
+
+/*
+ * Early talker: a client must wait for the greeting (RFC 5321 3.1).
+ * Spammware that does not shows itself with data sent before it.
+ */
+static void
+smtp_in_early_talker(struct smtp_in_session *s)
+{
+	log_info("early talker from %s, dropped", s->peer_str);
+	smtp_in_reply(s, "554 5.5.1 Protocol error: talking before the "
+	    "greeting");
+	io_rdiscard(&s->io);
+	smtp_in_free(s, true);
 }
 
 static void
@@ -316,6 +393,15 @@ smtp_in_input(struct smtp_in_session *s)
 {
 	unsigned guard;
 
+	if (s->greet_wait) {
+		size_t len;
+
+		(void)io_rpeek(&s->io, &len);
+		if (len > 0) {
+			smtp_in_early_talker(s);
+		}
+		return;
+	}
 	for (guard = 0; guard < 100000 && !s->closing; guard++) {
 		const uint8_t *data;
 		size_t len;
@@ -335,6 +421,9 @@ smtp_in_input(struct smtp_in_session *s)
 			smtp_in_data(s, data, len);
 		} else if (!smtp_in_line(s, data, len)) {
 			break;
+		} else if (s->state != SMTP_IN_DATA &&
+		    s->state != SMTP_IN_COMMIT) {
+			smtp_in_deadline_reset(s);	/* a line is complete */
 		}
 	}
 	if (s->closing) {
@@ -382,6 +471,53 @@ smtp_in_on_io(void *arg, int event)
 	}
 }
 
+/* The greeting, after the pause if any: input already there is early. */
+static void
+smtp_in_greet(struct smtp_in_session *s)
+{
+	size_t len;
+
+	s->greet_wait = false;
+	(void)io_rpeek(&s->io, &len);
+	if (len > 0) {
+		smtp_in_early_talker(s);
+		return;
+	}
+	io_set_timeout(&s->io, smtp_in_conf->smtpd_timeout * 1000u);
+	smtp_in_reply(s, "220 %s ESMTP edgemta", smtp_in_host);
+	io_flush(&s->io);
+	smtp_in_deadline_reset(s);
+}
+
+static void
+smtp_in_on_deadline(void *arg)
+{
+	struct smtp_in_session *s = arg;
+	uint64_t now = ev_now();
+
+	if (s->greet_wait) {
+		smtp_in_greet(s);
+		return;
+	}
+	if (s->dl_when == 0) {
+		return;
+	}
+	if (s->dl_when > now) {
+		ev_timer_start(&s->dl_timer, (uint32_t)MIN(s->dl_when - now,
+		    UINT32_MAX), smtp_in_on_deadline, s);
+		return;
+	}
+	if (s->state == SMTP_IN_COMMIT || s->auth_wait || s->tls_pending) {
+		smtp_in_deadline_reset(s);	/* we are the slow one */
+		return;
+	}
+	smtp_in_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+	    smtp_in_host);
+	log_info("deadline exceeded after %s from %s",
+	    s->state == SMTP_IN_DATA ? "DATA" : "command", s->peer_str);
+	smtp_in_free(s, true);
+}
+
 /* ---- accepting ---- */
 
 /* Best effort one-line answer on a socket we will not serve. */
@@ -404,12 +540,41 @@ smtp_in_same_peer(const struct net_addr *a, const struct net_addr *b)
 	    memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
 }
 
+/* Same IPv4 /24 (also as ::ffff:a.b.c.d) or IPv6 /64. */
+static bool
+smtp_in_same_net(const struct net_addr *a, const struct net_addr *b)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
+	size_t n = a->family == NET_INET4 ? 3 :
+	    memcmp(a->ip, v4mapped, 12) == 0 ? 15 : 8;
+
+	return a->family == b->family && a->family != NET_LOCAL &&
+	    memcmp(a->ip, b->ip, n) == 0;
+}
+
+/*
+ * A session that may give its slot to a newcomer when all are taken:
+ * it has not completed HELO/EHLO (nor started TLS) within a second
+ * after its greeting. A slowloris dripping "EHLO" holds no slot then.
+ */
+static bool
+smtp_in_evictable(const struct smtp_in_session *t, uint64_t now)
+{
+	uint64_t age = 1000u + (uint64_t)smtp_in_conf->smtpd_greet_wait *
+	    1000u;
+
+	return t->state == SMTP_IN_HELO && t->mode != LISTEN_LOCAL &&
+	    !t->tls && !t->closing && now - t->t_connect >= age;
+}
+
 static void
 smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 {
-	struct smtp_in_session *s = NULL;
+	struct smtp_in_session *s = NULL, *victim = NULL;
 	char ip[NET_ADDR_STRLEN], line[SMTP_IN_REPLY_MAX];
-	unsigned i, same = 0;
+	unsigned i, same = 0, net = 0, used = 0;
+	uint64_t now = ev_now();
 	uint8_t c;
 
 	net_addr_str(peer, ip, sizeof(ip));
@@ -420,14 +585,40 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 			if (s == NULL) {
 				s = t;
 			}
-		} else if (smtp_in_same_peer(&t->peer, peer)) {
-			same++;
+			continue;
+		}
+		used++;
+		same += smtp_in_same_peer(&t->peer, peer);
+		net += smtp_in_same_net(&t->peer, peer);
+		if (smtp_in_evictable(t, now) && (victim == NULL ||
+		    t->t_connect < victim->t_connect)) {
+			victim = t;
 		}
 	}
 	if (s == NULL && smtp_in_nslots < ARRAY_SIZE(smtp_in_sessions)) {
 		s = &smtp_in_sessions[smtp_in_nslots];
 	}
-	if (s == NULL) {
+	/*
+	 * Early talker: a client must wait for the greeting (RFC 5321
+	 * 3.1); data already here was sent before it. Local submitters
+	 * are trusted and not checked.
+	 */
+	if (l->mode != LISTEN_LOCAL && l->mode != LISTEN_SMTPS &&
+	    plat_read(fd, &c, 1) > 0) {
+		log_info("early talker from unknown[%s], dropped", ip);
+		smtp_in_refuse(fd, "554 5.5.1 Protocol error: talking before "
+		    "the greeting");
+		return;
+	}
+	if (s != NULL) {
+		victim = NULL;
+	} else if (victim != NULL) {
+		/* counted as gone; evicted below once the newcomer passes */
+		same -= smtp_in_same_peer(&victim->peer, peer);
+		net -= smtp_in_same_net(&victim->peer, peer);
+		used--;
+	}
+	if (s == NULL && victim == NULL) {
 		log_warn("too many sessions, refusing %s", ip);
 		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
 		    "connections, try again later", smtp_in_host);
@@ -442,16 +633,30 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		return;
 	}
 	/*
-	 * Early talker: a client must wait for the greeting (RFC 5321
-	 * 3.1). Spammware that does not shows itself with data that is
-	 * already there. Local submitters are trusted and not checked.
+	 * The last CONFIG_SESSIONS_RESERVED slots: not for a network that
+	 * already holds a quarter of the sessions in use (one /24 cannot
+	 * take them all); the local socket always gets in.
 	 */
-	if (l->mode != LISTEN_LOCAL && l->mode != LISTEN_SMTPS &&
-	    plat_read(fd, &c, 1) > 0) {
-		log_info("early talker from unknown[%s], dropped", ip);
-		smtp_in_refuse(fd, "554 5.5.1 Protocol error: talking before "
-		    "the greeting");
+	if (CONFIG_SESSIONS_RESERVED > 0 && l->mode != LISTEN_LOCAL &&
+	    CONFIG_MAX_SESSIONS - used <= CONFIG_SESSIONS_RESERVED &&
+	    net > 0 && net * 4 >= used) {
+		log_warn("only %u sessions free and %u of %u are from the "
+		    "network of %s, refusing it", CONFIG_MAX_SESSIONS - used,
+		    net, used, ip);
+		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
+		    "connections from your network, try again later",
+		    smtp_in_host);
+		smtp_in_refuse(fd, line);
 		return;
+	}
+	if (victim != NULL) {
+		log_info("all %u sessions in use: closing %s (no EHLO after "
+		    "%us) for %s", used + 1, victim->peer_str,
+		    (unsigned)((now - victim->t_connect) / 1000u), ip);
+		smtp_in_reply(victim, "421 4.7.0 %s Error: too many "
+		    "connections, closing those without EHLO", smtp_in_host);
+		smtp_in_free(victim, true);
+		s = victim;
 	}
 	if (s == &smtp_in_sessions[smtp_in_nslots]) {
 		smtp_in_nslots++;
@@ -459,6 +664,7 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 	memset(s, 0, offsetof(struct smtp_in_session, io));
 	s->mode = l->mode;
 	s->peer = *peer;
+	s->t_connect = now;
 	memcpy(s->peer_ip, ip, sizeof(s->peer_ip));
 	if (l->mode == LISTEN_LOCAL) {
 		snprintf(s->peer_str, sizeof(s->peer_str), "local");
@@ -484,7 +690,6 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		s->tls = true;
 	}
 	s->state = SMTP_IN_HELO;
-	io_set_timeout(&s->io, smtp_in_conf->smtpd_timeout * 1000u);
 	log_info("connect from %s%s", s->peer_str, s->tls ? " (smtps)" :
 	    "");
 	/* never wait for DNS before the greeting: the PTR runs meanwhile */
@@ -494,8 +699,15 @@ smtp_in_new(struct smtp_in_listener *l, int fd, const struct net_addr *peer)
 		    smtp_in_on_ptr, s);
 	}
 #endif
-	smtp_in_reply(s, "220 %s ESMTP edgemta", smtp_in_host);
-	io_flush(&s->io);
+	if (smtp_in_conf->smtpd_greet_wait > 0 && l->mode != LISTEN_LOCAL &&
+	    l->mode != LISTEN_SMTPS) {
+		/* postscreen's greet wait: talking meanwhile is early */
+		s->greet_wait = true;
+		ev_timer_start(&s->dl_timer, smtp_in_conf->smtpd_greet_wait *
+		    1000u, smtp_in_on_deadline, s);
+		return;
+	}
+	smtp_in_greet(s);
 }
 
 static void

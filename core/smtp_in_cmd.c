@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "smtp_in_int.h"
+#include "inject.h"
 #include "log.h"
 #include "platform.h"
 #include "sched.h"
@@ -47,6 +48,21 @@ smtp_in_env_put(struct smtp_in_session *s, const char *str)
 	return true;
 }
 
+/* true if a is a recipient of the open transaction already. */
+static bool
+smtp_in_env_has(const struct smtp_in_session *s, const char *a)
+{
+	const char *p = s->env + strlen(s->env) + 1;
+	unsigned i;
+
+	for (i = 0; i < s->nrcpt; i++, p += strlen(p) + 1) {
+		if (strcmp(p, a) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* ---- commands ---- */
 
 static bool
@@ -69,6 +85,16 @@ smtp_in_helo(struct smtp_in_session *s, const char *arg, bool esmtp)
 
 	if (arg[0] == '\0') {
 		smtp_in_reply(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		smtp_in_error(s);
+		return false;
+	}
+	if (!addr_helo_ok(arg)) {
+		/* RFC 5321 4.1.1.1; the log escapes what is not printable */
+		log_info("reject: %s from %s: 501 5.5.2 invalid host name: "
+		    "%.80s", esmtp ? "EHLO" : "HELO", s->peer_str, arg);
+		smtp_in_reply(s, "501 5.5.2 Syntax: %s hostname (a domain "
+		    "or an address literal like [192.0.2.1])",
 		    esmtp ? "EHLO" : "HELO");
 		smtp_in_error(s);
 		return false;
@@ -172,9 +198,106 @@ smtp_in_mail(struct smtp_in_session *s, const char *arg)
 	return true;
 }
 
+/* ---- postmaster (RFC 5321 4.5.1) ---- */
+
+#define SMTP_IN_PM_MAX 4		/* addresses postmaster expands to */
+#define SMTP_IN_PM_PER_HOUR 20		/* from clients that may not relay */
+
+static uint64_t smtp_in_pm_window;	/* ev_now() the hour began */
+static unsigned smtp_in_pm_count;
+
+/* The rewriting of local submissions (inject.h), from the config. */
+static void
+smtp_in_rewrite(struct inject_rewrite *rw, char *origin, size_t len)
+{
+	const struct conf *c = smtp_in_conf;
+
+	snprintf(origin, len, "%s", c->myorigin[0] != '\0' ? c->myorigin :
+	    smtp_in_host);
+	rw->aliases = c->aliases;
+	rw->admin = c->bounce_notice_recipient;
+	rw->myorigin = origin;
+	rw->myhostname = smtp_in_host;
+	rw->sender_rewrite = "";
+}
+
+/*
+ * RCPT to postmaster, bare or @myhostname: accepted from anyone (also
+ * outside mynetworks, at most SMTP_IN_PM_PER_HOUR an hour) and sent to
+ * what a local "postmaster" gives in sendmail: its alias, else the admin
+ * address (bounce_notice_recipient), qualified with myorigin. When that
+ * is a local address again (no local delivery: it would loop), a client
+ * that may relay goes on as before (returns -1), others get 550.
+ * Returns 1 when the RCPT was accepted, 0 when refused (reply sent).
+ */
+static int
+smtp_in_postmaster(struct smtp_in_session *s, const char *addr)
+{
+	char origin[CONF_STR_MAX], buf[SMTP_IN_PM_MAX * ADDR_MAX], err[128];
+	struct inject_rewrite rw;
+	struct inject_rcpts r;
+	uint64_t now = ev_now();
+	unsigned i;
+	bool ok;
+
+	smtp_in_rewrite(&rw, origin, sizeof(origin));
+	inject_rcpts_init(&r, buf, sizeof(buf), SMTP_IN_PM_MAX);
+	ok = inject_rcpt_add(&r, &rw, "postmaster", err, sizeof(err)) == 0 &&
+	    r.n > 0;
+	for (i = 0; ok && i < r.n; i++) {
+		ok = !inject_is_local(&rw, inject_rcpt_get(&r, i));
+	}
+	if (!ok && (s->relay_ok || s->auth_user[0] != '\0')) {
+		return -1;
+	}
+	if (!ok) {
+		log_warn("reject: RCPT from %s: <%s>: no admin address to "
+		    "send it to (set bounce_notice_recipient to a mailbox "
+		    "elsewhere)", s->peer_str, addr);
+		smtp_in_reply(s, "550 5.1.1 <%s>: no postmaster mailbox here",
+		    addr);
+		return 0;
+	}
+	if (!s->relay_ok && s->auth_user[0] == '\0') {
+		if (now - smtp_in_pm_window >= 3600000u) {
+			smtp_in_pm_window = now;
+			smtp_in_pm_count = 0;
+		}
+		if (smtp_in_pm_count >= SMTP_IN_PM_PER_HOUR) {
+			log_warn("reject: RCPT from %s: <%s>: more than %u "
+			    "an hour to postmaster", s->peer_str, addr,
+			    SMTP_IN_PM_PER_HOUR);
+			smtp_in_reply(s, "450 4.7.1 <%s>: too much mail to "
+			    "postmaster, try again later", addr);
+			return 0;
+		}
+		smtp_in_pm_count++;
+	}
+	if (s->nrcpt + r.n > CONFIG_SMTP_MAX_RCPT ||
+	    r.used > sizeof(s->env) - s->env_len) {
+		smtp_in_reply(s, "452 4.5.3 Error: too many recipients");
+		return 0;
+	}
+	for (i = 0; i < r.n; i++) {
+		const char *a = inject_rcpt_get(&r, i);
+
+		if (!smtp_in_env_has(s, a)) {	/* env has room: above */
+			(void)smtp_in_env_put(s, a);
+			s->nrcpt++;
+		}
+	}
+	log_info("RCPT from %s: <%s> goes to <%s>%s", s->peer_str, addr,
+	    inject_rcpt_get(&r, 0), r.n > 1 ? " and others" : "");
+	smtp_in_enter(s, SMTP_IN_RCPT);
+	smtp_in_reply(s, "250 2.1.5 Ok");
+	return 1;
+}
+
 static bool
 smtp_in_rcpt(struct smtp_in_session *s, const char *arg)
 {
+	struct inject_rewrite rw;
+	char origin[CONF_STR_MAX];
 	char addr[ADDR_MAX];
 
 	s->nrcpt_tried++;
@@ -201,8 +324,16 @@ smtp_in_rcpt(struct smtp_in_session *s, const char *arg)
 		smtp_in_error(s);
 		return false;
 	}
-	/* Never an open relay: mynetworks and the local socket only (AUTH
-	 * arrives with TLS). No local delivery, so no exceptions. */
+	smtp_in_rewrite(&rw, origin, sizeof(origin));
+	if (inject_is_postmaster(&rw, addr)) {
+		int pm = smtp_in_postmaster(s, addr);
+
+		if (pm >= 0) {
+			return pm == 1;
+		}
+	}
+	/* Never an open relay: mynetworks, the local socket and AUTH only;
+	 * no local delivery, so the only exception is postmaster. */
 	if (!s->relay_ok && s->auth_user[0] == '\0') {
 		log_info("reject: RCPT from %s: 554 5.7.1 <%s>: Relay "
 		    "access denied", s->peer_str, addr);

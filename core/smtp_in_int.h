@@ -50,6 +50,7 @@ struct smtp_in_session {
 	bool tls_pending;	/* "220" to STARTTLS queued: handshake
 				 * starts when it is sent; input paused */
 	bool auth_wait;		/* a failed AUTH's reply is held back */
+	bool greet_wait;	/* the 220 is held back (smtpd_greet_wait) */
 	uint8_t auth_res;	/* enum auth_result held back */
 	int q_err;		/* first queue error during DATA */
 	unsigned nerr;		/* protocol errors so far */
@@ -67,6 +68,15 @@ struct smtp_in_session {
 	char auth_user[AUTH_USER_MAX];	/* "" = not authenticated */
 	struct auth_state auth;
 	struct ev_timer auth_timer;	/* the delay of a failed AUTH */
+	/*
+	 * Request deadline (slowloris): dl_when is the ev_now() by which
+	 * the next command line must be complete, or, in DATA, the end of
+	 * the time credit; 0 = none. dl_timer fires at or before it (it
+	 * is moved on lazily). Before the 220 it ends the greeting pause.
+	 */
+	struct ev_timer dl_timer;
+	uint64_t dl_when;
+	uint64_t t_connect;	/* ev_now() at accept */
 	struct queue_writer w;
 	struct io io;
 	/* sender NUL rcpt NUL rcpt NUL ... of the open transaction */
@@ -95,6 +105,13 @@ void smtp_in_reply(struct smtp_in_session *s, const char *fmt, ...)
     ;
 /* Count a protocol error; true when the session was ended for it. */
 bool smtp_in_error(struct smtp_in_session *s);
+/*
+ * A new command line is due within smtpd_command_deadline (a DATA phase
+ * starts with that time credit); no deadline while the server is the
+ * slow one (SMTP_IN_COMMIT).
+ */
+void smtp_in_deadline_reset(struct smtp_in_session *s);
+
 /* Reply (if line != NULL), then end the session after the drain. */
 void smtp_in_close(struct smtp_in_session *s, const char *line);
 

@@ -359,6 +359,49 @@ class SendmailTest(SendmailBase):
         self.assert_nothing_queued()
         self.assertNotIn("evil", self.r.log_text())
 
+    REPRO = (b"To: b@example.test\nSubject: hi\rBcc: victim@outside.test"
+             b"\rX-Injected: yes\n\nbody\n")
+
+    def test_bare_cr_t_no_injected_recipient(self):
+        """Issue 11.1: the repro through `sendmail -t -i`. A bare CR is
+        a space, never a line end: only b@example.test is queued, there
+        is no X-Injected: or Bcc: header, the Subject keeps the text."""
+        p = self.sm(["-t", "-i"], input=self.REPRO)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e, stored = self.only_entry()
+        self.assertEqual(e["rcpts"], ["b@example.test"])
+        self.assertNotIn(b"victim", b" ".join(
+            r.encode() for r in e["rcpts"]))
+        self.assertEqual(headers(stored, "X-Injected"), [])
+        self.assertEqual(headers(stored, "Subject"),
+                         ["hi Bcc: victim@outside.test X-Injected: yes"])
+        self.assert_fixed_up(stored)
+
+    def test_bare_cr_without_t_no_injected_header(self):
+        """The same input without -t, recipient on the command line:
+        no header is injected and nothing goes to victim@outside.test."""
+        p = self.sm(["-i", "c@example.test"], input=self.REPRO)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e, stored = self.only_entry()
+        self.assertEqual(e["rcpts"], ["c@example.test"])
+        self.assertEqual(headers(stored, "X-Injected"), [])
+        self.assertEqual(headers(stored, "Bcc"), [])
+        self.assertEqual(len(headers(stored, "Subject")), 1)
+        self.assert_fixed_up(stored)
+
+    def test_bare_cr_in_address_list_and_body(self):
+        """A bare CR inside a -t address list does not start a second
+        recipient (the list is malformed: 65, nothing queued); in the
+        body it is a space, so "\r.\r" cannot end the input early."""
+        p = self.sm(["-t"], input=b"To: a@example.test\rv@outside.test\n"
+                    b"\nb\n")
+        self.assertEqual(p.returncode, EX_DATAERR, p.stderr)
+        self.assert_nothing_queued()
+        p = self.sm(["d@example.test"], input=b"Subject: s\n\nx\r.\ry\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e, stored = self.only_entry()
+        self.assertEqual(body_of(stored), b"x . y\r\n")
+
     def test_t_too_many_recipients(self):
         """-t with 150 To: addresses: exit 65 (EX_DATAERR) with a clear
         error naming the limit; nothing queued."""

@@ -448,6 +448,37 @@ test_at(void)
 	CHECK_EQ(addr_at("@"), 0);
 }
 
+/* Issue 11.4: RFC 5321 4.1.1.1 HELO/EHLO argument. */
+static void
+test_helo_name(void)
+{
+	static const char *const good[] = { "client.example.com", "localhost",
+		"192.168.1.20", "[192.168.1.20]", "[IPv6:2001:db8::1]",
+		"my_nas.lan", "cam-01", "x" };
+	static const char *const bad[] = { "", "x\x01", "a b", "a..b", ".a",
+		"a.", "-a", "a-", "[1.2.3]", "[1.2.3.4", "a\x7f", "a\r",
+		"\xc3\xa9.example", "x\xc2\x9b", "a.example>", "<a>",
+		"a\tb", "[IPv6:zz]" };
+	char big[300];
+	unsigned i;
+
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		CHECK(addr_helo_ok(good[i]));
+	}
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		CHECK(!addr_helo_ok(bad[i]));
+	}
+	memset(big, 'a', sizeof(big));
+	for (i = 60; i < sizeof(big) - 1; i += 61) {
+		big[i] = '.';
+	}
+	big[255] = '\0';
+	CHECK(addr_helo_ok(big));
+	big[255] = 'a';
+	big[257] = '\0';
+	CHECK(!addr_helo_ok(big));
+}
+
 int
 main(void)
 {
@@ -461,5 +492,6 @@ main(void)
 	RUN(test_path_bad);
 	RUN(test_path_lengths);
 	RUN(test_at);
+	RUN(test_helo_name);
 	return test_report("addr");
 }

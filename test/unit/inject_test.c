@@ -156,12 +156,47 @@ test_lf_crlf_cr_and_final_newline(void)
 {
 	setup(0, "");
 	CHECK_EQ(feed("Subject: a\r\nX: b\rY: c\n\na\r\nb\nc\rd", 2), 0);
-	CHECK_STR(R.out, "Subject: a\r\nX: b\r\nY: c\r\n" STD_ADDED
-	    "From: me@example.net\r\n\r\na\r\nb\r\nc\r\nd\r\n");
+	CHECK_STR(R.out, "Subject: a\r\nX: b Y: c\r\n" STD_ADDED
+	    "From: me@example.net\r\n\r\na\r\nb\r\nc d\r\n");
 	/* CR and LF split across chunks */
 	setup(0, "");
 	CHECK_EQ(feed("S: a\r\n\r\nx\r\ny", 1), 0);
 	CHECK(strstr(R.out, "\r\n\r\nx\r\ny\r\n") != NULL);
+}
+
+/*
+ * Issue 11.1: a bare CR is never a line end, so it can start neither a
+ * header field nor a recipient, with or without -t, whatever the chunks.
+ */
+static void
+test_bare_cr_never_a_line_end(void)
+{
+	static const char m[] = "To: b@example.test\nSubject: hi\rBcc: "
+	    "victim@outside.test\rX-Injected: yes\n\nbody\n";
+	size_t n;
+
+	for (n = 1; n <= sizeof(m); n += 3) {
+		setup(INJECT_EXTRACT, "");
+		CHECK_EQ(feed(m, n), 0);
+		CHECK_EQ(R.rl.n, 1);
+		CHECK_STR(inject_rcpt_get(&R.rl, 0), "b@example.test");
+		CHECK(strstr(R.out, "\r\nX-Injected") == NULL);
+		CHECK(strstr(R.out, "\r\nBcc") == NULL);
+		CHECK(strstr(R.out, "\r\nSubject: hi Bcc: victim@outside.test "
+		    "X-Injected: yes\r\n") != NULL);
+		setup(0, "");
+		CHECK_EQ(feed(m, n), 0);
+		CHECK(strstr(R.out, "\r\nX-Injected") == NULL);
+	}
+	/* in an address list: one malformed list, not a second address */
+	setup(INJECT_EXTRACT, "");
+	CHECK(feed("To: a@example.test\rv@outside.test\n\nb\n", 1) < 0);
+	CHECK_EQ(R.rl.n, 0);
+	/* CR CR LF, CR at the very end, a lone "." made by CRs */
+	setup(0, "");
+	CHECK_EQ(feed("S: a\r\r\n\nx\r.\ry\r", 1), 0);
+	CHECK(strstr(R.out, "S: a \r\n") != NULL);
+	CHECK(strstr(R.out, "\r\n\r\nx . y \r\n") != NULL);
 }
 
 static void
@@ -517,6 +552,21 @@ test_random_garbage(void)
 }
 
 static void
+test_is_postmaster(void)
+{
+	setup(0, "");
+	CHECK(inject_is_postmaster(&R.rw, "postmaster"));
+	CHECK(inject_is_postmaster(&R.rw, "PostMaster@NAS.lan"));
+	CHECK(inject_is_postmaster(&R.rw, "postmaster@localhost"));
+	CHECK(!inject_is_postmaster(&R.rw, "postmaster@example.com"));
+	CHECK(!inject_is_postmaster(&R.rw, "postmasters"));
+	CHECK(!inject_is_postmaster(&R.rw, "root@nas.lan"));
+	CHECK(inject_is_local(&R.rw, "root"));
+	CHECK(inject_is_local(&R.rw, "root@nas.lan"));
+	CHECK(!inject_is_local(&R.rw, "root@nas.lan.example"));
+}
+
+static void
 test_msgid(void)
 {
 	uint8_t rnd[4] = { 0xde, 0xad, 0x01, 0x02 };
@@ -533,6 +583,7 @@ main(void)
 	RUN(test_keeps_existing);
 	RUN(test_full_name);
 	RUN(test_lf_crlf_cr_and_final_newline);
+	RUN(test_bare_cr_never_a_line_end);
 	RUN(test_empty_and_headerless);
 	RUN(test_lone_dot);
 	RUN(test_extract_and_bcc);
@@ -549,5 +600,6 @@ main(void)
 	RUN(test_rcpt_error_stops);
 	RUN(test_random_garbage);
 	RUN(test_msgid);
+	RUN(test_is_postmaster);
 	return test_report("inject");
 }
