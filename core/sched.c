@@ -45,6 +45,7 @@
 #include "dsn.h"
 #include "dnsq.h"
 #include "ev.h"
+#include "hops.h"
 #include "log.h"
 #include "platform.h"
 #include "queue.h"
@@ -271,20 +272,23 @@ sched_log(uint32_t id, const char *rcpt, const char *relay, uint64_t a,
 }
 
 /* Call fn for each pending recipient of id (reads the envelope). */
+/* Reader for the scheduler's own reads (never nested). */
+static struct queue_reader sc_rd;
+
 static int
 sched_each_pending(uint32_t id, void (*fn)(void *arg, unsigned idx,
     const char *rcpt), void *arg)
 {
-	static struct queue_reader rd;
+	struct queue_reader *rd = &sc_rd;
 	char rcpt[ADDR_MAX];
 	const uint8_t *p;
 	size_t len;
 	unsigned idx;
 	int r;
 
-	r = queue_reader_open(&rd, id);
+	r = queue_reader_open(rd, id);
 	while (r >= 0) {
-		r = queue_reader_next(&rd, &p, &len, &idx);
+		r = queue_reader_next(rd, &p, &len, &idx);
 		if (r == QUEUE_ITEM_SENDER) {
 			continue;
 		}
@@ -435,6 +439,77 @@ sched_fail_flush(struct sched_slot *sl, uint32_t id, const char *remote)
 	sl->nfail = 0;
 	sl->omitted = 0;
 	sl->faillen = 0;
+}
+
+/* ---- the loop guard on delivery (hops.h) ---- */
+
+#define SCHED_HDR_SCAN_MAX 65536u	/* header bytes looked at, at most */
+
+struct sched_loop {
+	struct sched_slot *sl;
+	const char *text;
+};
+
+static void
+sched_loop_one(void *arg, unsigned idx, const char *rcpt)
+{
+	struct sched_loop *lp = arg;
+
+	sched_log(lp->sl->id, rcpt, "none", (uint64_t)lp->sl->age * 1000, 0,
+	    0, 0, "5.4.6", "bounced", lp->text);
+	sched_fail_add(lp->sl, idx, rcpt, "5.4.6", lp->text);
+}
+
+/*
+ * A message whose header carries more trace fields than hopcount_limit
+ * is looping: it is never relayed again, every pending recipient is
+ * bounced (5.4.6). sl->id and sl->age are set. true when it was.
+ */
+static bool
+sched_loops(struct sched_slot *sl)
+{
+	char text[SMTP_OUT_TEXT_MAX];
+	struct sched_loop lp;
+	struct queue_entry e;
+	struct hops h;
+	const uint8_t *p;
+	size_t len, total = 0;
+	unsigned idx;
+	int r;
+
+	hops_init(&h);
+	if (queue_reader_open(&sc_rd, sl->id) < 0) {
+		return false;
+	}
+	do {
+		r = queue_reader_next(&sc_rd, &p, &len, &idx);
+		if (r == QUEUE_ITEM_DATA) {
+			hops_feed(&h, p, len);
+			total += len;
+		}
+	} while ((r == QUEUE_ITEM_SENDER || r == QUEUE_ITEM_RCPT ||
+	    r == QUEUE_ITEM_DATA) && !h.done && total < SCHED_HDR_SCAN_MAX &&
+	    h.count <= sc->hopcount_limit);
+	if (h.count <= sc->hopcount_limit) {
+		return false;
+	}
+	snprintf(text, sizeof(text), "mail forwarding loop: more than %lu "
+	    "Received:/Delivered-To: header fields (hopcount_limit)",
+	    (unsigned long)sc->hopcount_limit);
+	lp.sl = sl;
+	lp.text = text;
+	sl->nfail = 0;
+	sl->omitted = 0;
+	sl->faillen = 0;
+	sl->deferred = false;
+	(void)sched_each_pending(sl->id, sched_loop_one, &lp);
+	sched_fail_flush(sl, sl->id, NULL);
+	if (queue_lookup(sl->id, &e) == 0 && e.npending > 0) {
+		sched_defer(sl->id, e.attempts, "mail forwarding loop: bounce "
+		    "postponed");
+	}
+	sl->id = 0;
+	return true;
 }
 
 /* ---- the due ring ---- */
@@ -747,6 +822,9 @@ sched_cb_next(void *arg, struct smtp_out_session *s, uint32_t *id)
 		sl->nfail = 0;
 		sl->omitted = 0;
 		sl->faillen = 0;
+		if (sched_loops(sl)) {
+			continue;
+		}
 		if (sc_due_len == 0 && sc_more) {
 			sched_kick();
 		}
@@ -1197,6 +1275,13 @@ sched_mx_next(struct sched_slot *sl)
 				    "literal in recipient domain");
 				continue;
 			}
+			if (dnsq_is_self(&sl->dres.addrs[0].addr)) {
+				/* RFC 5321 5.1: never deliver to ourselves */
+				snprintf(text, sizeof(text), "mail for %.160s "
+				    "loops back to myself", sl->domain);
+				sched_mx_mark(sl, true, "5.4.6", text);
+				continue;
+			}
 			sl->dres.addrs[0].addr.port = 25;
 			sl->dres.naddrs = 1;
 			sl->dres.nhosts = 1;
@@ -1330,7 +1415,8 @@ sched_mx_dispatch(void)
 				sc_due_len++;
 				continue;
 			}
-			got = true;
+			sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
+			got = !sched_loops(sl);
 		}
 		if (!got) {
 			break;
@@ -1338,7 +1424,6 @@ sched_mx_dispatch(void)
 		if (i == sc_nslots) {
 			sc_nslots++;
 		}
-		sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
 		sl->deferred = false;
 		sl->reason[0] = '\0';
 		sl->nfail = 0;

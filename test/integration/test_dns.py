@@ -8,9 +8,11 @@ Each test moves the test thread into a fresh network namespace
   - a python3-dnslib server on 127.0.0.54:53 that answers badly on
     purpose: SERVFAIL, Null MX, truncated (TC), malformed, slow (held
     until the test releases it), never (PTR held while sessions die);
-  - Postfix's smtp-sink as the MX "hosts" on 127.0.0.2/3/5/6 port 25
-    (127.0.0.4 refuses connections);
-  - edgemta on 127.0.0.1 (so 127.0.0.1 is "ourselves").
+  - Postfix's smtp-sink as the MX "hosts" on 198.51.100.2/3/5 port 25
+    (TEST-NET-2 addresses added to lo: every loopback address counts as
+    "ourselves" for an MX; 198.51.100.4 refuses connections) and as the
+    smarthost on 127.0.0.6 (a relayhost may be on loopback);
+  - edgemta on 127.0.0.1.
 Faults that dnsmasq would repair (TC, garbage) are sent to edgemta
 directly by pointing dns_servers at the dnslib server. Every process is
 stopped by PID; every wait is bounded; nothing asserts on durations.
@@ -64,22 +66,22 @@ def dnsmasq_argv(log):
          "--server=/odd/" + ODD, "--no-negcache", "--cache-size=0",
          # preference order
          "--mx-host=mx.test,mx1.test,10", "--mx-host=mx.test,mx2.test,20",
-         "--host-record=mx1.test,127.0.0.2",
-         "--host-record=mx2.test,127.0.0.3",
+         "--host-record=mx1.test,198.51.100.2",
+         "--host-record=mx2.test,198.51.100.3",
          # first MX refuses connections
          "--mx-host=fallback.test,dead.test,10",
          "--mx-host=fallback.test,mx2.test,20",
-         "--host-record=dead.test,127.0.0.4",
+         "--host-record=dead.test,198.51.100.4",
          # no MX: the domain's own address
-         "--host-record=amx.test,127.0.0.5",
+         "--host-record=amx.test,198.51.100.5",
          # MX is ourselves
          "--mx-host=loop.test,self.test,10",
          "--host-record=self.test,127.0.0.1",
          # smarthost by name; one whose first address refuses
          "--host-record=smart.test,127.0.0.6",
-         "--host-record=smart2.test,127.0.0.4,fd00::6",
+         "--host-record=smart2.test,198.51.100.4,fd00::6",
          # A and AAAA, no MX (smtp_address_preference)
-         "--host-record=dual.test,127.0.0.2,fd00::2",
+         "--host-record=dual.test,198.51.100.2,fd00::2",
          # PTR (loopback peers are never looked up: clients use
          # TEST-NET-1 addresses added to lo): confirmed, and one whose
          # name points elsewhere
@@ -140,7 +142,7 @@ class OddServer:
                 self.release.wait(5)
                 self.slow_answered = True
         elif name == "mx2.odd" and qt == "A":
-            r.add_answer(RR(name, QTYPE.A, rdata=A("127.0.0.3"), ttl=5))
+            r.add_answer(RR(name, QTYPE.A, rdata=A("198.51.100.3"), ttl=5))
         elif name in ("mx2.odd", "nullmx.odd", "slow.odd", "ok.odd"):
             pass                   # NODATA
         else:
@@ -263,6 +265,8 @@ class DnsTest(RelayTest):
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True,
                        timeout=10)
         for ip in ("192.0.2.7/32", "192.0.2.8/32", "192.0.2.20/32",
+                   "198.51.100.2/32", "198.51.100.3/32", "198.51.100.4/32",
+                   "198.51.100.5/32",
                    "fd00::2/128", "fd00::6/128"):
             subprocess.run(["ip", "addr", "add", ip, "dev", "lo"] +
                            (["nodad"] if ":" in ip else []), check=True,
@@ -358,54 +362,54 @@ class DnsTest(RelayTest):
     # ---- MX order and fallbacks ----
 
     def test_mx_preference_order(self):
-        self.sink("127.0.0.2")
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.2")
+        self.sink("198.51.100.3")
         r = self.mx_relay()
         for i in range(3):
             self.submit(r, ["u%d@mx.test" % i])
         for i in range(3):
-            self.wait_delivered("127.0.0.2", "u%d@mx.test" % i, r)
-        self.assertEqual(self.delivered("127.0.0.3"), [])
-        self.wait_log(r, "relay=mx1.test[127.0.0.2]:25")
+            self.wait_delivered("198.51.100.2", "u%d@mx.test" % i, r)
+        self.assertEqual(self.delivered("198.51.100.3"), [])
+        self.wait_log(r, "relay=mx1.test[198.51.100.2]:25")
         self.assert_alive(r)
 
     def test_next_mx_when_first_refuses(self):
-        self.sink("127.0.0.3")          # 127.0.0.4 (MX 10) refuses
+        self.sink("198.51.100.3")          # 198.51.100.4 (MX 10) refuses
         r = self.mx_relay()
         self.submit(r, ["bob@fallback.test"])
-        self.wait_delivered("127.0.0.3", "bob@fallback.test", r)
+        self.wait_delivered("198.51.100.3", "bob@fallback.test", r)
         self.wait_log(r, "status=sent")
         self.assertIn("dead.test", r.log_text())   # it was tried first
 
     def test_a_record_without_mx(self):
-        self.sink("127.0.0.5")
+        self.sink("198.51.100.5")
         r = self.mx_relay()
         self.submit(r, ["carol@amx.test"])
-        self.wait_delivered("127.0.0.5", "carol@amx.test", r)
+        self.wait_delivered("198.51.100.5", "carol@amx.test", r)
 
     def test_no_credentials_to_mx(self):
         """Relay credentials are for the relayhost: MX delivery never
         sends AUTH, and does not need TLS because of them."""
-        self.sink("127.0.0.5")
+        self.sink("198.51.100.5")
         r = self.mx_relay(extra="smtp_sasl_username = relayuser\n"
                           "smtp_sasl_password = secret\n")
         self.submit(r, ["dave@amx.test"])
-        self.wait_delivered("127.0.0.5", "dave@amx.test", r)
-        for d in self.sinks["127.0.0.5"].dumps():
+        self.wait_delivered("198.51.100.5", "dave@amx.test", r)
+        for d in self.sinks["198.51.100.5"].dumps():
             self.assertNotIn(b"secret", d)
             self.assertNotIn(b"relayuser", d)
 
     def test_domains_grouped_per_destination(self):
-        self.sink("127.0.0.2")
-        self.sink("127.0.0.5")
+        self.sink("198.51.100.2")
+        self.sink("198.51.100.5")
         r = self.mx_relay()
         self.submit(r, ["a1@mx.test", "c1@amx.test", "a2@MX.test"])
-        self.wait_delivered("127.0.0.2", "a2@MX.test", r)
-        self.wait_delivered("127.0.0.5", "c1@amx.test", r)
-        self.assertEqual(sorted(self.delivered("127.0.0.2")),
+        self.wait_delivered("198.51.100.2", "a2@MX.test", r)
+        self.wait_delivered("198.51.100.5", "c1@amx.test", r)
+        self.assertEqual(sorted(self.delivered("198.51.100.2")),
                          ["a1@mx.test", "a2@MX.test"])
-        self.assertEqual(self.delivered("127.0.0.5"), ["c1@amx.test"])
-        self.assertEqual(len(self.sinks["127.0.0.2"].dumps()), 1)
+        self.assertEqual(self.delivered("198.51.100.5"), ["c1@amx.test"])
+        self.assertEqual(len(self.sinks["198.51.100.2"].dumps()), 1)
 
     def test_large_mx_answer(self):
         # the answer needs EDNS0: check that it really is > 512 bytes
@@ -414,13 +418,13 @@ class DnsTest(RelayTest):
         raw = q.send(DNSMASQ, 53, timeout=2)
         self.assertGreater(len(raw), 512)
         self.assertEqual(len(DNSRecord.parse(raw).rr), 15)
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["dave@big.test"])
-        self.wait_delivered("127.0.0.2", "dave@big.test", r)
+        self.wait_delivered("198.51.100.2", "dave@big.test", r)
 
     def test_address_preference(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         self.sink("fd00::2")
         r6 = self.mx_relay(extra="smtp_address_preference = ipv6\n",
                            sub="r6")
@@ -429,14 +433,14 @@ class DnsTest(RelayTest):
         r4 = self.mx_relay(extra="smtp_address_preference = ipv4\n",
                            sub="r4")
         self.submit(r4, ["v4@dual.test"])
-        self.wait_delivered("127.0.0.2", "v4@dual.test", r4)
+        self.wait_delivered("198.51.100.2", "v4@dual.test", r4)
         self.assertEqual(self.delivered("fd00::2"), ["v6@dual.test"])
-        self.assertEqual(self.delivered("127.0.0.2"), ["v4@dual.test"])
+        self.assertEqual(self.delivered("198.51.100.2"), ["v4@dual.test"])
 
     # ---- per-destination concurrency ----
 
     def _max_concurrency(self, limit):
-        srv = CountingMx("127.0.0.2")
+        srv = CountingMx("198.51.100.2")
         self.addCleanup(srv.stop)
         r = self.mx_relay(extra="default_destination_concurrency_limit = "
                           "%d\n" % limit)
@@ -459,7 +463,7 @@ class DnsTest(RelayTest):
     def _bounce_text(self, relay, rcpt):
         """The DSN for rcpt, delivered to the sender alice@mx.test."""
         def find():
-            for d in self.sinks["127.0.0.2"].dumps():
+            for d in self.sinks["198.51.100.2"].dumps():
                 if b"alice@mx.test" in d and rcpt.encode() in d and \
                         b"delivery-status" in d.lower():
                     return d
@@ -470,7 +474,7 @@ class DnsTest(RelayTest):
         return find().decode("utf-8", "replace")
 
     def test_nxdomain_bounces(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["eve@nosuchdomain.test"])
         self.wait_log(r, "to=<eve@nosuchdomain.test>")
@@ -482,7 +486,7 @@ class DnsTest(RelayTest):
                         r.log_tail(40))
 
     def test_null_mx_bounces(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["frank@nullmx.odd"])
         dsn = self._bounce_text(r, "frank@nullmx.odd")
@@ -490,7 +494,7 @@ class DnsTest(RelayTest):
         self.assertIn("does not accept mail", dsn)
 
     def test_mx_is_ourselves_bounces(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["gina@loop.test"])
         dsn = self._bounce_text(r, "gina@loop.test")
@@ -520,20 +524,20 @@ class DnsTest(RelayTest):
         self.assert_alive(r)
 
     def test_malformed_answer_defers_and_daemon_lives_on(self):
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.3")
         r = self.mx_relay(dns=ODD)
         self.submit(r, ["jo@malformed.odd"])
         self._assert_deferred(r, "jo@malformed.odd", "dsn=4.4.3")
         self.assert_alive(r)
         self.submit(r, ["kim@ok.odd"])
-        self.wait_delivered("127.0.0.3", "kim@ok.odd", r)
+        self.wait_delivered("198.51.100.3", "kim@ok.odd", r)
         self.assert_alive(r)
 
     def test_slow_dns_does_not_block_the_loop(self):
         """The MX answer for slow.odd is held until a second SMTP client
         has completed a whole transaction: a loop blocked on DNS could
         not answer it, and the held lookup still delivers afterwards."""
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.3")
         r = self.mx_relay(dns=ODD, extra="relayhost =\n")
         self.submit(r, ["lea@slow.odd"])
         self.assertTrue(wait_until(lambda: ("slow.odd", "MX") in
@@ -542,8 +546,8 @@ class DnsTest(RelayTest):
         self.submit(r, ["max@ok.odd"])       # while slow.odd is held
         self.assertFalse(self.odd.slow_answered)
         self.odd.release.set()
-        self.wait_delivered("127.0.0.3", "max@ok.odd", r)
-        self.wait_delivered("127.0.0.3", "lea@slow.odd", r)
+        self.wait_delivered("198.51.100.3", "max@ok.odd", r)
+        self.wait_delivered("198.51.100.3", "lea@slow.odd", r)
 
     # ---- smarthost by name ----
 
@@ -563,7 +567,7 @@ class DnsTest(RelayTest):
                        "smtp_address_preference = ipv4\n" % DNSMASQ)
         self.submit(r, ["pam@example.org"])
         self.wait_delivered("fd00::6", "pam@example.org", r)
-        self.assertIn("smart2.test[127.0.0.4]:25: Connection refused",
+        self.assertIn("smart2.test[198.51.100.4]:25: Connection refused",
                       r.log_text())
 
     def test_unresolvable_smarthost_defers(self):
@@ -611,10 +615,10 @@ class DnsTest(RelayTest):
         self.assertNotIn("liar", line)
 
     def test_loopback_client_is_not_looked_up(self):
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.3")
         r = self.mx_relay(dns=ODD)
         self.submit(r, ["rob@ok.odd"])      # from 127.0.0.1
-        self.wait_delivered("127.0.0.3", "rob@ok.odd", r)
+        self.wait_delivered("198.51.100.3", "rob@ok.odd", r)
         self.assertEqual([n for n, t in self.odd.seen
                           if n.endswith(".arpa")], [])
 
