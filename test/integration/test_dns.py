@@ -31,7 +31,7 @@ from helpers import RelayTest, Sink, reap, spawn, wait_until
 
 try:
     import dnslib
-    from dnslib import DNSRecord, RR, QTYPE, RCODE, A, MX, PTR
+    from dnslib import DNSRecord, RR, QTYPE, RCODE, A, CNAME, MX, PTR
 except ImportError:  # python3-dnslib missing: every test skips
     dnslib = None
 
@@ -88,6 +88,10 @@ def dnsmasq_argv(log):
          "--host-record=client.test,192.0.2.7",
          "--ptr-record=8.2.0.192.in-addr.arpa,liar.test",
          "--host-record=liar.test,192.0.2.9",
+         # the first MX stalls, then refuses (delays=a/b/c/d)
+         "--mx-host=stall.test,staller.test,10",
+         "--mx-host=stall.test,mx2.test,20",
+         "--host-record=staller.test,198.51.100.7",
          # a big MX answer
          "--mx-host=big.test,mx1.test,5"]
     a += ["--mx-host=big.test,%s,50" % n for n in BIG_NAMES]
@@ -143,7 +147,25 @@ class OddServer:
                 self.slow_answered = True
         elif name == "mx2.odd" and qt == "A":
             r.add_answer(RR(name, QTYPE.A, rdata=A("198.51.100.3"), ttl=5))
-        elif name in ("mx2.odd", "nullmx.odd", "slow.odd", "ok.odd"):
+        elif name in ("zero.odd", "lo2.odd", "cname.odd", "cloop.odd") \
+                and qt == "MX":
+            r.add_answer(RR(name, QTYPE.MX, rdata=MX(
+                {"zero.odd": "mx0.odd", "lo2.odd": "mxlo.odd",
+                 "cname.odd": "mxc.odd", "cloop.odd": "ca.odd"}[name], 10),
+                ttl=5))
+        elif name == "mx0.odd" and qt == "A":
+            r.add_answer(RR(name, QTYPE.A, rdata=A("0.0.0.0"), ttl=5))
+        elif name == "mxlo.odd" and qt == "A":
+            r.add_answer(RR(name, QTYPE.A, rdata=A("127.0.0.2"), ttl=5))
+        elif name in ("mxc.odd", "ca.odd", "cb.odd") and \
+                qt in ("A", "AAAA"):
+            # only the CNAME, not the target's records (allowed)
+            r.add_answer(RR(name, QTYPE.CNAME, rdata=CNAME(
+                {"mxc.odd": "mx2.odd", "ca.odd": "cb.odd",
+                 "cb.odd": "ca.odd"}[name]), ttl=5))
+        elif name in ("mx2.odd", "nullmx.odd", "slow.odd", "ok.odd",
+                      "zero.odd", "lo2.odd", "cname.odd", "cloop.odd",
+                      "mx0.odd", "mxlo.odd", "mxc.odd", "ca.odd", "cb.odd"):
             pass                   # NODATA
         else:
             r.header.rcode = RCODE.NXDOMAIN
@@ -266,7 +288,7 @@ class DnsTest(RelayTest):
                        timeout=10)
         for ip in ("192.0.2.7/32", "192.0.2.8/32", "192.0.2.20/32",
                    "198.51.100.2/32", "198.51.100.3/32", "198.51.100.4/32",
-                   "198.51.100.5/32",
+                   "198.51.100.5/32", "198.51.100.7/32",
                    "fd00::2/128", "fd00::6/128"):
             subprocess.run(["ip", "addr", "add", ip, "dev", "lo"] +
                            (["nodad"] if ":" in ip else []), check=True,
@@ -499,6 +521,91 @@ class DnsTest(RelayTest):
         self.submit(r, ["gina@loop.test"])
         dsn = self._bounce_text(r, "gina@loop.test")
         self.assertIn("loops back to myself", dsn)
+
+    # ---- mail loops to ourselves (issue 17.1) ----
+
+    def _assert_no_loop(self, relay, rcpt):
+        """rcpt's MX reaches this host through the wildcard listener on
+        port 25: bounced 5.4.6 at once, never delivered to ourselves."""
+        self.submit(relay, [rcpt])
+        self.wait_log(relay, "to=<%s>" % rcpt)
+        self.wait_log(relay, "dsn=5.4.6")
+        log = relay.log_text()
+        self.assertIn("loops back to myself", log)
+        self.assertIn("status=bounced", log)
+        # one message came in: ours (a loop would show many more)
+        self.assertEqual(log.count("client="), 1, relay.log_tail(40))
+        self.assert_alive(relay)
+
+    def test_mx_unspecified_address_is_ourselves(self):
+        r = self.mx_relay(extra="listen = 0.0.0.0:25 smtp\n")
+        self._assert_no_loop(r, "zed@zero.odd")
+
+    def test_mx_any_loopback_address_is_ourselves(self):
+        """127.0.0.2 is not an interface address, but the wildcard
+        listener answers there."""
+        r = self.mx_relay(extra="listen = 0.0.0.0:25 smtp\n")
+        self._assert_no_loop(r, "lou@lo2.odd")
+
+    # ---- CNAME-only answers (issue 17.2) ----
+
+    def test_mx_host_answered_with_only_a_cname(self):
+        """The A answer for the MX host holds only a CNAME to mx2.odd:
+        followed with a new query, delivered (not "Host not found")."""
+        self.sink("198.51.100.3")
+        r = self.mx_relay(dns=ODD)
+        self.submit(r, ["cy@cname.odd"], sender="alice@ok.odd")
+        self.wait_delivered("198.51.100.3", "cy@cname.odd", r)
+        self.assertIn(("mx2.odd", "A"), self.odd.seen)
+        self.assertNotIn("status=bounced", r.log_text())
+
+    def test_cname_loop_defers(self):
+        """ca.odd -> cb.odd -> ca.odd ...: bounded, and an incomplete
+        answer is never a permanent failure."""
+        r = self.mx_relay(dns=ODD)
+        self.submit(r, ["cleo@cloop.odd"], sender="alice@ok.odd")
+        self._assert_deferred(r, "cleo@cloop.odd", "dsn=4.4.3")
+        self.assertIn("CNAMEs from ca.odd", r.log_text())
+        self.assert_alive(r)
+
+    # ---- the delays=a/b/c/d log field (issue 17.5) ----
+
+    def test_delays_count_failed_mx_connections(self):
+        """The first MX holds the connection ~2 s, then refuses: the
+        time goes into c (connection setup) of the line of the delivery
+        through the second MX, and into delay."""
+        import re
+        self.sink("198.51.100.3")
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("198.51.100.7", 25))
+        ls.listen(4)
+        self.addCleanup(ls.close)
+        hold = 2.0
+
+        def staller():
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            time.sleep(hold)
+            c.sendall(b"554 5.3.2 not now\r\n")
+            c.close()
+        t = threading.Thread(target=staller, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 10)
+        r = self.mx_relay()
+        self.submit(r, ["dee@stall.test"])
+        self.wait_delivered("198.51.100.3", "dee@stall.test", r, timeout=30)
+        self.wait_log(r, "status=sent")
+        m = re.search(r"to=<dee@stall.test>, relay=mx2.test\S*, "
+                      r"delay=([\d.]+), delays=([\d.]+)/([\d.]+)/"
+                      r"([\d.]+)/([\d.]+),", r.log_text())
+        self.assertIsNotNone(m, r.log_tail(20))
+        delay, a, b, c, d = (float(x) for x in m.groups())
+        self.assertGreaterEqual(c, hold - 0.1, m.group(0))
+        self.assertGreaterEqual(delay, hold - 0.1, m.group(0))
+        self.assertAlmostEqual(delay, a + b + c + d, delta=0.25)
 
     # ---- temporary failures: deferrals ----
 
