@@ -35,7 +35,9 @@
  *    (allowed: RFC 1034 4.3.2 step 3a is the server's choice), the end
  *    of the chain is asked with a new query, at most DNSQ_MAX_ALIASES
  *    times per host and family (so a CNAME loop ends); past that the
- *    lookup is temporary (deferred), never "host not found";
+ *    lookup is temporary (deferred), never "host not found". An MX
+ *    answer that holds only a CNAME for the domain is followed the same
+ *    way (the alias' own MX records, not an implicit MX);
  *  - "ourselves": an MX host with an address that reaches this host -
  *    unspecified (0.0.0.0, ::: a connection there goes to the local
  *    host), loopback (all of 127/8, ::1: a wildcard listener answers on
@@ -397,7 +399,39 @@ static void dq_on_a6(struct dns_ctx *ctx, void *rr, void *data);
  * (udns itself calls it NODATA, which would read as "no such host").
  */
 static int
+dq_parse_dangling(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
+    void **result);
+
+static int
 dq_parse_addr(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
+    void **result)
+{
+	int r;
+
+	r = dns_get16(cur) == DNS_T_AAAA ? dns_parse_a6(qdn, pkt, cur, end,
+	    result) : dns_parse_a4(qdn, pkt, cur, end, result);
+	return r != DNS_E_NODATA ? r : dq_parse_dangling(qdn, pkt, cur, end,
+	    result);
+}
+
+/* The same for MX: a chain of CNAMEs without the MX records. */
+static int
+dq_parse_mx(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
+    void **result)
+{
+	int r = dns_parse_mx(qdn, pkt, cur, end, result);
+
+	return r != DNS_E_NODATA ? r : dq_parse_dangling(qdn, pkt, cur, end,
+	    result);
+}
+
+/*
+ * An answer without records of the type asked: NODATA, or - when it
+ * holds a CNAME chain for the name - an empty set (nrr 0) whose cname
+ * is the end of the chain. The struct fits every dns_rr_* we read.
+ */
+static int
+dq_parse_dangling(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
     void **result)
 {
 	struct dns_rr_null *ret;
@@ -405,11 +439,6 @@ dq_parse_addr(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
 	struct dns_rr rr;
 	int r;
 
-	r = dns_get16(cur) == DNS_T_AAAA ? dns_parse_a6(qdn, pkt, cur, end,
-	    result) : dns_parse_a4(qdn, pkt, cur, end, result);
-	if (r != DNS_E_NODATA) {
-		return r;
-	}
 	dns_initparse(&p, qdn, pkt, cur, end);
 	while ((r = dns_nextrr(&p, &rr)) > 0) {
 	}
@@ -419,12 +448,14 @@ dq_parse_addr(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
 	if (p.dnsp_qdn == qdn) {
 		return DNS_E_NODATA;	/* no alias: really no address */
 	}
-	/* big enough for struct dns_rr_a4 and dns_rr_a6 alike */
-	ret = calloc(1, sizeof(struct dns_rr_a6) + DNS_MAXNAME);
+	/* big enough for struct dns_rr_a4, dns_rr_a6, dns_rr_mx */
+	ret = calloc(1, sizeof(struct dns_rr_a6) + sizeof(struct dns_rr_mx) +
+	    DNS_MAXNAME);
 	if (ret == NULL) {
 		return DNS_E_NOMEM;
 	}
-	ret->dnsn_cname = (char *)ret + sizeof(struct dns_rr_a6);
+	ret->dnsn_cname = (char *)ret + sizeof(struct dns_rr_a6) +
+	    sizeof(struct dns_rr_mx);
 	ret->dnsn_qname = ret->dnsn_cname;
 	ret->dnsn_ttl = p.dnsp_ttl;
 	ret->dnsn_nrr = 0;
@@ -537,14 +568,31 @@ dq_is_literal(const char *name)
 }
 
 static void
-dq_on_mx(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *data)
+dq_on_mx(struct dns_ctx *ctx, void *result, void *data)
 {
 	struct dnsq_req *r = data;
 	struct dnsq_result *res = r->res;
+	struct dns_rr_mx *rr = result;
 	int st = dns_status(ctx);
 	unsigned i, j, n = 0, nnull = 0;
 
 	r->q = NULL;
+	if (rr != NULL && rr->dnsmx_nrr == 0) {
+		/* only a CNAME for the domain: its target's MX, asked anew */
+		if (r->aliases++ < DNSQ_MAX_ALIASES) {
+			r->q = dns_submit_p(dq_ctx, rr->dnsmx_cname, DNS_C_IN,
+			    DNS_T_MX, DNS_NOSRCH, dq_parse_mx, dq_on_mx, r);
+		}
+		free(rr);
+		if (r->q != NULL) {
+			return;
+		}
+		dq_fail(r, DNSQ_TEMP, "4.4.3", "Host or domain name not "
+		    "found. Name service error for name=%s type=MX: %s",
+		    r->name, "CNAME chain too long or unresolvable");
+		dq_finish(r);
+		return;
+	}
 	if (rr == NULL) {
 		if (st == DNS_E_NODATA) {
 			/* RFC 5321 5.1: the domain is its own implicit MX */
@@ -730,8 +778,9 @@ dq_step(struct dnsq_req *r)
 	for (;;) {
 		switch (r->step) {
 		case STEP_MX:
-			r->q = dns_submit_mx(dq_ctx, r->name, DNS_NOSRCH,
-			    dq_on_mx, r);
+			r->aliases = 0;
+			r->q = dns_submit_p(dq_ctx, r->name, DNS_C_IN,
+			    DNS_T_MX, DNS_NOSRCH, dq_parse_mx, dq_on_mx, r);
 			break;
 		case STEP_ADDR1:
 		case STEP_ADDR2:

@@ -157,12 +157,13 @@ class OddServer:
             r.add_answer(RR(name, QTYPE.A, rdata=A("0.0.0.0"), ttl=5))
         elif name == "mxlo.odd" and qt == "A":
             r.add_answer(RR(name, QTYPE.A, rdata=A("127.0.0.2"), ttl=5))
-        elif name in ("mxc.odd", "ca.odd", "cb.odd") and \
-                qt in ("A", "AAAA"):
+        elif (name in ("mxc.odd", "ca.odd", "cb.odd") and
+              qt in ("A", "AAAA")) or name == "calias.odd":
             # only the CNAME, not the target's records (allowed)
             r.add_answer(RR(name, QTYPE.CNAME, rdata=CNAME(
                 {"mxc.odd": "mx2.odd", "ca.odd": "cb.odd",
-                 "cb.odd": "ca.odd"}[name]), ttl=5))
+                 "cb.odd": "ca.odd", "calias.odd": "ok.odd"}[name]),
+                ttl=5))
         elif name in ("mx2.odd", "nullmx.odd", "slow.odd", "ok.odd",
                       "zero.odd", "lo2.odd", "cname.odd", "cloop.odd",
                       "mx0.odd", "mxlo.odd", "mxc.odd", "ca.odd", "cb.odd"):
@@ -558,6 +559,15 @@ class DnsTest(RelayTest):
         self.wait_delivered("198.51.100.3", "cy@cname.odd", r)
         self.assertIn(("mx2.odd", "A"), self.odd.seen)
         self.assertNotIn("status=bounced", r.log_text())
+
+    def test_domain_answered_with_only_a_cname_for_mx(self):
+        """The MX answer for calias.odd is only a CNAME to ok.odd: ok.odd's
+        MX is asked and used (not an implicit MX, not a bounce)."""
+        self.sink("198.51.100.3")
+        r = self.mx_relay(dns=ODD)
+        self.submit(r, ["cal@calias.odd"], sender="alice@ok.odd")
+        self.wait_delivered("198.51.100.3", "cal@calias.odd", r)
+        self.assertIn(("ok.odd", "MX"), self.odd.seen)
 
     def test_cname_loop_defers(self):
         """ca.odd -> cb.odd -> ca.odd ...: bounded, and an incomplete
