@@ -527,7 +527,6 @@ sched_loops(struct sched_slot *sl)
 	int r;
 
 	hops_init(&h);
-	sl->t_setup = ev_now();	/* no connection for it (yet) */
 	if (queue_reader_open(&sc_rd, sl->id) < 0) {
 		return false;
 	}
@@ -1474,6 +1473,7 @@ sched_mx_dispatch(void)
 			sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
 			sl->t_pick = ev_now();
 			sl->t_due = sc_pop_t;
+			sl->t_setup = sl->t_pick;	/* nothing set up yet */
 			got = !sched_loops(sl);
 		}
 		if (!got) {
