@@ -549,6 +549,10 @@ class DnsTest(RelayTest):
         r = self.mx_relay(extra="listen = 0.0.0.0:25 smtp\n")
         self._assert_no_loop(r, "lou@lo2.odd")
 
+    def test_address_literal_of_ourselves_bounces(self):
+        r = self.mx_relay(extra="listen = 0.0.0.0:25 smtp\n")
+        self._assert_no_loop(r, "lit@[127.0.0.1]")
+
     # ---- CNAME-only answers (issue 17.2) ----
 
     def test_mx_host_answered_with_only_a_cname(self):
