@@ -72,6 +72,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(maximal_queue_lifetime, CT_TIME, 60, 31536000),
 	KEY(bounce_notice_recipient, CT_MAILBOX, 0, 0),
 	KEY(bounce_rate_limit, CT_UINT, 1, 1000000),
+	KEY(hopcount_limit, CT_UINT, 1, 1000),
 	KEY(aliases, CT_STR, 0, 0),
 	KEY(sender_rewrite, CT_MAILBOX, 0, 0),
 	KEY(dns_servers, CT_DNSSERV, 0, 0),
@@ -533,6 +534,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->bounce_notice_recipient,
 	    sizeof(c->bounce_notice_recipient), "postmaster");
 	c->bounce_rate_limit = BOUNCE_RATE_LIMIT_DEFAULT;
+	c->hopcount_limit = 50;	/* Postfix's default */
 	snprintf(c->smtp_address_preference,
 	    sizeof(c->smtp_address_preference), "any");
 	c->default_destination_concurrency_limit = 20;

@@ -52,6 +52,7 @@ struct conf {
 	uint32_t maximal_queue_lifetime;
 	char bounce_notice_recipient[CONF_STR_MAX];	/* admin address */
 	uint32_t bounce_rate_limit;	/* bounces per hour */
+	uint32_t hopcount_limit;	/* trace fields allowed (hops.h) */
 	/* local submission */
 	char aliases[CONF_STR_MAX];	/* "root admin: a@b, c@d" style */
 	char sender_rewrite[CONF_STR_MAX];

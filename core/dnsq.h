@@ -75,6 +75,7 @@ struct dnsq_req {
 	struct net_addr ptr_addr;
 	uint16_t port;
 	uint8_t kind, step, host_i;
+	uint8_t aliases;		/* CNAMEs followed for this step */
 	bool busy;			/* started, done not yet called */
 	bool waiting;			/* in the wait list */
 	bool temp_seen;
@@ -87,7 +88,8 @@ struct dnsq_req {
  * Set up the resolver: c->dns_servers when not empty ("ADDR" or
  * "ADDR:PORT" list; dns_reset + dns_add_serv, as on an RTOS), else
  * /etc/resolv.conf (plus udns' NAMESERVERS / RES_OPTIONS variables).
- * c->listen addresses are "ourselves" for the MX loop check; c must
+ * c->listen addresses are "ourselves" for the MX loop check (see
+ * dnsq_is_self()); c must
  * outlive the module. A host without a resolver is normal: lookups then
  * fail as DNSQ_TEMP. 0 or a negative edgemta_err (logged).
  */
@@ -108,6 +110,13 @@ void dnsq_shutdown(void);
 int dnsq_start(struct dnsq_req *r, int kind, const char *name,
     const struct net_addr *ip, uint16_t port, struct dnsq_result *res,
     dnsq_fn fn, void *arg);
+
+/*
+ * Does a connection to a reach this host (unspecified, loopback, an
+ * address we listen on, any interface address with a wildcard
+ * listener)? MX hosts with such an address are skipped (RFC 5321 5.1).
+ */
+bool dnsq_is_self(const struct net_addr *a);
 
 /* Stop r if busy (its fn is then never called). Safe on an idle r. */
 void dnsq_cancel(struct dnsq_req *r);

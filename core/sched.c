@@ -45,6 +45,7 @@
 #include "dsn.h"
 #include "dnsq.h"
 #include "ev.h"
+#include "hops.h"
 #include "log.h"
 #include "platform.h"
 #include "queue.h"
@@ -73,6 +74,10 @@ struct sched_slot {
 	uint32_t id;
 	struct queue_entry e;
 	int64_t age;		/* at pick time, seconds */
+	/* ev_now() ms for the delays=a/b/c/d log field (sched_delays) */
+	uint64_t t_due;		/* the message became due (ring) */
+	uint64_t t_pick;	/* age was taken */
+	uint64_t t_setup;	/* connection setup began (DNS included) */
 	unsigned nres;		/* results reported for it */
 	bool deferred;
 	char reason[SMTP_OUT_TEXT_MAX];
@@ -113,6 +118,8 @@ static struct sched_slot sc_slots[CONFIG_SMTP_OUT_SESSIONS];
  * some kernels allocate a page even when untouched memory is read). */
 static unsigned sc_nslots;
 static uint32_t sc_due[SCHED_DUE_MAX];
+static uint64_t sc_due_t[SCHED_DUE_MAX];	/* ev_now() when queued */
+static uint64_t sc_pop_t;	/* sc_due_t of the id popped last */
 static unsigned sc_due_head, sc_due_len;
 static bool sc_more;		/* the last scan left due messages behind */
 static struct ev_timer sc_timer;
@@ -256,35 +263,82 @@ sched_tenths(uint64_t ms, char *buf, size_t len)
 }
 
 static void
-sched_log(uint32_t id, const char *rcpt, const char *relay, uint64_t a,
-    uint64_t b, uint64_t c, uint64_t d, const char *dsn,
-    const char *status, const char *text)
+sched_log_raw(uint32_t id, const char *rcpt, const char *relay,
+    const uint64_t d[4], const char *dsn, const char *status,
+    const char *text)
 {
 	char ids[QUEUE_ID_STRLEN], t0[24], t1[24], t2[24], t3[24], t4[24];
 
 	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, "
 	    "dsn=%s, status=%s (%s)", queue_id_str(id, ids), rcpt, relay,
-	    sched_tenths(a + b + c + d, t0, sizeof(t0)),
-	    sched_tenths(a, t1, sizeof(t1)), sched_tenths(b, t2, sizeof(t2)),
-	    sched_tenths(c, t3, sizeof(t3)), sched_tenths(d, t4, sizeof(t4)),
-	    dsn, status, text);
+	    sched_tenths(d[0] + d[1] + d[2] + d[3], t0, sizeof(t0)),
+	    sched_tenths(d[0], t1, sizeof(t1)),
+	    sched_tenths(d[1], t2, sizeof(t2)),
+	    sched_tenths(d[2], t3, sizeof(t3)),
+	    sched_tenths(d[3], t4, sizeof(t4)), dsn, status, text);
+}
+
+/*
+ * Postfix's delays=a/b/c/d for a result of sl's message, in ms (README):
+ * a: before the scheduler took it (arrival until due); b: waiting in the
+ * scheduler (for a session, for earlier domains of the message); c:
+ * connection setup - DNS lookups, failed connection attempts, greeting,
+ * EHLO, TLS, AUTH (0 on a connection that carried a message before);
+ * d: transmission. s is the session that carried it, or NULL (no
+ * session: c runs until now). delay is their sum.
+ */
+static void
+sched_delays(const struct sched_slot *sl, const struct smtp_out_session *s,
+    uint64_t d[4])
+{
+	uint64_t now = ev_now();
+	uint64_t start = MAX(sl->t_setup, sl->t_due), end = now;
+	uint64_t total = (uint64_t)sl->age * 1000 + (now - sl->t_pick);
+
+	d[3] = 0;
+	if (s != NULL) {
+		d[3] = now - s->t_msg;
+		end = s->t_ready;
+		if (s->reused) {
+			start = MAX(s->t_msg, sl->t_due);
+			end = start;
+		}
+	}
+	d[1] = start - sl->t_due;
+	d[2] = end > start ? end - start : 0;
+	d[0] = total > d[1] + d[2] + d[3] ? total - d[1] - d[2] - d[3] : 0;
+}
+
+/* One result line of sl's message (s: the session, or NULL). */
+static void
+sched_log(const struct sched_slot *sl, const struct smtp_out_session *s,
+    const char *rcpt, const char *relay, const char *dsn,
+    const char *status, const char *text)
+{
+	uint64_t d[4];
+
+	sched_delays(sl, s, d);
+	sched_log_raw(sl->id, rcpt, relay, d, dsn, status, text);
 }
 
 /* Call fn for each pending recipient of id (reads the envelope). */
+/* Reader for the scheduler's own reads (never nested). */
+static struct queue_reader sc_rd;
+
 static int
 sched_each_pending(uint32_t id, void (*fn)(void *arg, unsigned idx,
     const char *rcpt), void *arg)
 {
-	static struct queue_reader rd;
+	struct queue_reader *rd = &sc_rd;
 	char rcpt[ADDR_MAX];
 	const uint8_t *p;
 	size_t len;
 	unsigned idx;
 	int r;
 
-	r = queue_reader_open(&rd, id);
+	r = queue_reader_open(rd, id);
 	while (r >= 0) {
-		r = queue_reader_next(&rd, &p, &len, &idx);
+		r = queue_reader_next(rd, &p, &len, &idx);
 		if (r == QUEUE_ITEM_SENDER) {
 			continue;
 		}
@@ -437,6 +491,76 @@ sched_fail_flush(struct sched_slot *sl, uint32_t id, const char *remote)
 	sl->faillen = 0;
 }
 
+/* ---- the loop guard on delivery (hops.h) ---- */
+
+#define SCHED_HDR_SCAN_MAX 65536u	/* header bytes looked at, at most */
+
+struct sched_loop {
+	struct sched_slot *sl;
+	const char *text;
+};
+
+static void
+sched_loop_one(void *arg, unsigned idx, const char *rcpt)
+{
+	struct sched_loop *lp = arg;
+
+	sched_log(lp->sl, NULL, rcpt, "none", "5.4.6", "bounced", lp->text);
+	sched_fail_add(lp->sl, idx, rcpt, "5.4.6", lp->text);
+}
+
+/*
+ * A message whose header carries more trace fields than hopcount_limit
+ * is looping: it is never relayed again, every pending recipient is
+ * bounced (5.4.6). sl->id and sl->age are set. true when it was.
+ */
+static bool
+sched_loops(struct sched_slot *sl)
+{
+	char text[SMTP_OUT_TEXT_MAX];
+	struct sched_loop lp;
+	struct queue_entry e;
+	struct hops h;
+	const uint8_t *p;
+	size_t len, total = 0;
+	unsigned idx;
+	int r;
+
+	hops_init(&h);
+	if (queue_reader_open(&sc_rd, sl->id) < 0) {
+		return false;
+	}
+	do {
+		r = queue_reader_next(&sc_rd, &p, &len, &idx);
+		if (r == QUEUE_ITEM_DATA) {
+			hops_feed(&h, p, len);
+			total += len;
+		}
+	} while ((r == QUEUE_ITEM_SENDER || r == QUEUE_ITEM_RCPT ||
+	    r == QUEUE_ITEM_DATA) && !h.done && total < SCHED_HDR_SCAN_MAX &&
+	    h.count <= sc->hopcount_limit);
+	if (h.count <= sc->hopcount_limit) {
+		return false;
+	}
+	snprintf(text, sizeof(text), "mail forwarding loop: more than %lu "
+	    "Received:/Delivered-To: header fields (hopcount_limit)",
+	    (unsigned long)sc->hopcount_limit);
+	lp.sl = sl;
+	lp.text = text;
+	sl->nfail = 0;
+	sl->omitted = 0;
+	sl->faillen = 0;
+	sl->deferred = false;
+	(void)sched_each_pending(sl->id, sched_loop_one, &lp);
+	sched_fail_flush(sl, sl->id, NULL);
+	if (queue_lookup(sl->id, &e) == 0 && e.npending > 0) {
+		sched_defer(sl->id, e.attempts, "mail forwarding loop: bounce "
+		    "postponed");
+	}
+	sl->id = 0;
+	return true;
+}
+
 /* ---- the due ring ---- */
 
 static bool
@@ -464,6 +588,7 @@ sched_due_pop(uint32_t *id)
 		return false;
 	}
 	*id = sc_due[sc_due_head];
+	sc_pop_t = sc_due_t[sc_due_head];
 	sc_due_head = (sc_due_head + 1) % SCHED_DUE_MAX;
 	sc_due_len--;
 	return true;
@@ -483,8 +608,10 @@ sched_nc_rcpt(void *arg, unsigned idx, const char *rcpt)
 {
 	struct sched_nc *nc = arg;
 
-	sched_log(nc->id, rcpt, "none", (uint64_t)nc->age * 1000, 0, 0, 0,
-	    nc->dsn, nc->status, nc->text);
+	uint64_t d[4] = { (uint64_t)nc->age * 1000, 0, 0, 0 };
+
+	sched_log_raw(nc->id, rcpt, "none", d, nc->dsn, nc->status,
+	    nc->text);
 	if (nc->sl != NULL) {
 		sched_fail_add(nc->sl, idx, rcpt, nc->dsn, nc->text);
 	}
@@ -584,6 +711,7 @@ sched_scan_one(void *arg, const struct queue_entry *e)
 		return 0;
 	}
 	sc_due[(sc_due_head + sc_due_len) % SCHED_DUE_MAX] = e->id;
+	sc_due_t[(sc_due_head + sc_due_len) % SCHED_DUE_MAX] = ev_now();
 	sc_due_len++;
 	return 0;
 }
@@ -683,6 +811,9 @@ sched_start_relay(struct sched_slot *sl, unsigned from)
 	unsigned i;
 
 	why[0] = '\0';
+	if (from == 0) {
+		sl->t_setup = ev_now();	/* failed relays count as setup */
+	}
 	for (i = from; i < sc_nrelays; i++) {
 		int r;
 
@@ -741,12 +872,17 @@ sched_cb_next(void *arg, struct smtp_out_session *s, uint32_t *id)
 		}
 		sl->id = *id;
 		sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
+		sl->t_pick = ev_now();
+		sl->t_due = sc_pop_t;
 		sl->deferred = false;
 		sl->nres = 0;
 		sl->reason[0] = '\0';
 		sl->nfail = 0;
 		sl->omitted = 0;
 		sl->faillen = 0;
+		if (sched_loops(sl)) {
+			continue;
+		}
 		if (sc_due_len == 0 && sc_more) {
 			sched_kick();
 		}
@@ -765,17 +901,12 @@ sched_cb_rcpt(void *arg, struct smtp_out_session *s,
 	struct sched_slot *sl = arg;
 	char relay[SMTP_OUT_HOST_MAX + NET_ADDR_STRLEN + 16];
 	char ip[NET_ADDR_STRLEN];
-	uint64_t now = ev_now(), b = 0, c = 0;
 	const char *status;
 
 	if (sc_stopping) {
 		return;	/* the message stays as it is */
 	}
 	sl->nres++;
-	if (!s->reused) {
-		b = s->t_connected - s->t_conn;
-		c = s->t_ready - s->t_connected;
-	}
 	snprintf(relay, sizeof(relay), "%s[%s]:%u", s->host,
 	    smtp_out_peer(s, ip, sizeof(ip)), s->addr.port);
 	if (r->code / 100 == 2) {
@@ -792,8 +923,7 @@ sched_cb_rcpt(void *arg, struct smtp_out_session *s,
 			sched_copy(sl->reason, sizeof(sl->reason), r->text);
 		}
 	}
-	sched_log(r->id, r->rcpt, relay, (uint64_t)sl->age * 1000, b, c,
-	    now - s->t_msg, r->dsn, status, r->text);
+	sched_log(sl, s, r->rcpt, relay, r->dsn, status, r->text);
 }
 
 static void
@@ -1071,8 +1201,8 @@ sched_mx_mark_one(void *arg, unsigned idx, const char *rcpt)
 		return;
 	}
 	sched_set_tried(sl, idx);
-	sched_log(sl->id, rcpt, "none", (uint64_t)sl->age * 1000, 0, 0, 0,
-	    m->dsn, m->perm ? "bounced" : "deferred", m->text);
+	sched_log(sl, NULL, rcpt, "none", m->dsn, m->perm ? "bounced" :
+	    "deferred", m->text);
 	if (m->perm) {
 		sched_fail_add(sl, idx, rcpt, m->dsn, m->text);
 	} else if (!sl->deferred) {
@@ -1173,6 +1303,7 @@ sched_mx_next(struct sched_slot *sl)
 			break;
 		}
 		sl->given = false;
+		sl->t_setup = ev_now();	/* DNS and every MX tried count */
 		if (sl->domain[0] == '\0') {
 			sched_mx_mark(sl, true, "5.1.3", "recipient address "
 			    "has no domain");
@@ -1195,6 +1326,13 @@ sched_mx_next(struct sched_slot *sl)
 			    &sl->dres.addrs[0].addr) != 0) {
 				sched_mx_mark(sl, true, "5.1.2", "bad address "
 				    "literal in recipient domain");
+				continue;
+			}
+			if (dnsq_is_self(&sl->dres.addrs[0].addr)) {
+				/* RFC 5321 5.1: never deliver to ourselves */
+				snprintf(text, sizeof(text), "mail for %.160s "
+				    "loops back to myself", sl->domain);
+				sched_mx_mark(sl, true, "5.4.6", text);
 				continue;
 			}
 			sl->dres.addrs[0].addr.port = 25;
@@ -1327,10 +1465,16 @@ sched_mx_dispatch(void)
 				sl->id = 0;
 				sc_due[(sc_due_head + sc_due_len) %
 				    SCHED_DUE_MAX] = id;
+				sc_due_t[(sc_due_head + sc_due_len) %
+				    SCHED_DUE_MAX] = sc_pop_t;
 				sc_due_len++;
 				continue;
 			}
-			got = true;
+			sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
+			sl->t_pick = ev_now();
+			sl->t_due = sc_pop_t;
+			sl->t_setup = sl->t_pick;	/* nothing set up yet */
+			got = !sched_loops(sl);
 		}
 		if (!got) {
 			break;
@@ -1338,7 +1482,6 @@ sched_mx_dispatch(void)
 		if (i == sc_nslots) {
 			sc_nslots++;
 		}
-		sl->age = sched_age(&sc_clock, sl->e.arrival, wall);
 		sl->deferred = false;
 		sl->reason[0] = '\0';
 		sl->nfail = 0;

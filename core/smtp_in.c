@@ -225,6 +225,7 @@ smtp_in_enter(struct smtp_in_session *s, int state)
 	}
 	if (state == SMTP_IN_DATA) {
 		smtp_data_init(&s->dec, smtp_in_conf->message_size_limit);
+		hops_init(&s->hops);
 	}
 	s->state = (uint8_t)state;
 	if (state == SMTP_IN_COMMIT) {
@@ -357,6 +358,7 @@ smtp_in_data(struct smtp_in_session *s, const uint8_t *data, size_t len)
 	size_t n = MIN(len, sizeof(out)), olen, used;
 
 	used = smtp_data_feed(&s->dec, data, n, out, &olen);
+	hops_feed(&s->hops, out, olen);
 	if (olen > 0 && s->dec.err == SMTP_DATA_OK && s->q_err == 0) {
 		int r = queue_msg_write(&s->w, out, olen);
 

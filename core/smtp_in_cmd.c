@@ -525,6 +525,16 @@ smtp_in_data_end(struct smtp_in_session *s)
 		smtp_in_enter(s, SMTP_IN_READY);	/* aborts */
 		return;
 	}
+	if (s->hops.count >= smtp_in_conf->hopcount_limit) {
+		/* with our own Received: it would exceed the limit */
+		log_warn("reject: DATA from %s: %u trace header fields "
+		    "(hopcount_limit %lu): mail forwarding loop", s->peer_str,
+		    s->hops.count, (unsigned long)smtp_in_conf->hopcount_limit);
+		smtp_in_reply(s, "554 5.4.6 Error: too many hops (mail "
+		    "forwarding loop)");
+		smtp_in_enter(s, SMTP_IN_READY);	/* aborts */
+		return;
+	}
 	r = queue_msg_seal(&s->w, smtp_in_on_commit, s);
 	if (r < 0) {
 		smtp_in_queue_reply(s, r == EDGEMTA_E_FULL ? r :

@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "conf.h"
+#include "hops.h"
 #include "dnsq.h"
 #include "ev.h"
 #include "io.h"
@@ -65,6 +66,7 @@ struct smtp_in_session {
 	char helo[SMTP_IN_HELO_MAX];
 	uint16_t cmd_ok[SMTP_CMD_COUNT], cmd_total[SMTP_CMD_COUNT];
 	struct smtp_data dec;
+	struct hops hops;	/* trace fields of the message (loops) */
 	char auth_user[AUTH_USER_MAX];	/* "" = not authenticated */
 	struct auth_state auth;
 	struct ev_timer auth_timer;	/* the delay of a failed AUTH */

@@ -37,6 +37,10 @@
 #define T_IDLE 2000u	/* keep an idle connection for new mail */
 #define T_QUIT 5000u
 
+/* One reply (EHLO: one line per capability) may have at most this. */
+#define SO_REPLY_LINES_MAX 200u
+#define SO_REPLY_BYTES_MAX 32768u
+
 #define PIPE_RSET 0xffffu
 #define PIPE_MAIL 0xfffeu
 #define PIPE_DATA 0xfffdu
@@ -215,7 +219,7 @@ so_stage(const struct smtp_out_session *s)
  * reply, or the 421 reply) and close. why is a full sentence.
  */
 static void
-so_fail(struct smtp_out_session *s, int code, const char *why)
+so_end(struct smtp_out_session *s, int code, const char *why, bool quit)
 {
 	char reason[SMTP_OUT_TEXT_MAX];
 
@@ -232,7 +236,20 @@ so_fail(struct smtp_out_session *s, int code, const char *why)
 		so_quit(s);
 		return;
 	}
+	if (quit) {
+		/* RFC 5321 4.1.1.10: end a session that is in sync politely */
+		(void)io_write(&s->io, "QUIT\r\n", 6);
+		io_flush(&s->io);
+		so_close(s, true, reason);
+		return;
+	}
 	so_close(s, false, reason);
+}
+
+static void
+so_fail(struct smtp_out_session *s, int code, const char *why)
+{
+	so_end(s, code, why, false);
 }
 
 static void
@@ -648,70 +665,86 @@ so_ehlo_keyword(struct smtp_out_session *s, const char *kw, size_t len)
 }
 
 /*
- * Parse one complete reply from the input: 1 (s->code, s->text set), 0
- * (need more) or EDGEMTA_E_PROTO. Multi-line replies are joined with
- * spaces; control characters become spaces.
+ * Parse the reply from the input, one line at a time: 1 (a complete
+ * reply: s->code, s->text set), 0 (need more) or a negative error:
+ * EDGEMTA_E_PROTO (malformed), EDGEMTA_E_TOOBIG (more lines or bytes
+ * than SO_REPLY_LINES_MAX / SO_REPLY_BYTES_MAX). Each line is consumed
+ * once parsed, so a reply may be far larger than the read buffer (an
+ * EHLO reply of 60 capabilities is not unusual): only one line
+ * (RFC 5321 4.5.3.1.5: 512 octets) must fit. EHLO keywords we know are
+ * kept as they pass; the text of later lines is joined with spaces up
+ * to SMTP_OUT_TEXT_MAX; control characters become spaces.
  */
 static int
 so_read_reply(struct smtp_out_session *s)
 {
-	size_t have, tl = 0;
-	const uint8_t *in = io_rpeek(&s->io, &have);
-	size_t pos = 0;
-
-	s->text[0] = '\0';
 	for (;;) {
+		size_t have, ll, i, tl;
+		const uint8_t *in = io_rpeek(&s->io, &have);
 		const uint8_t *nl;
-		size_t ll, i;
 		int code;
+		bool last;
 
-		nl = memchr(in + pos, '\n', have - pos);
+		nl = memchr(in, '\n', have);
 		if (nl == NULL) {
 			if (have >= CONFIG_IO_RBUF_SIZE) {
-				return EDGEMTA_E_PROTO;
+				return EDGEMTA_E_PROTO;	/* a line too long */
 			}
-			return 0;	/* wait for the whole reply */
+			return 0;	/* wait for the rest of the line */
 		}
-		ll = (size_t)(nl - (in + pos));
-		if (ll > 0 && in[pos + ll - 1] == '\r') {
+		ll = (size_t)(nl - in);
+		if (ll > 0 && in[ll - 1] == '\r') {
 			ll--;
 		}
-		if (ll < 3 || in[pos] < '2' || in[pos] > '5' ||
-		    in[pos + 1] < '0' || in[pos + 1] > '9' ||
-		    in[pos + 2] < '0' || in[pos + 2] > '9' ||
-		    (ll > 3 && in[pos + 3] != ' ' && in[pos + 3] != '-')) {
+		if (ll < 3 || in[0] < '2' || in[0] > '5' ||
+		    in[1] < '0' || in[1] > '9' || in[2] < '0' || in[2] > '9' ||
+		    (ll > 3 && in[3] != ' ' && in[3] != '-')) {
 			return EDGEMTA_E_PROTO;
 		}
-		code = (in[pos] - '0') * 100 + (in[pos + 1] - '0') * 10 +
-		    (in[pos + 2] - '0');
-		if (pos == 0) {
+		code = (in[0] - '0') * 100 + (in[1] - '0') * 10 + (in[2] - '0');
+		if (s->rlines == 0) {
 			s->code = code;
+			s->text[0] = '\0';
+			s->rbytes = 0;
 		} else if (code != s->code) {
 			return EDGEMTA_E_PROTO;
 		}
-		if (s->state == SMTP_OUT_EHLO && pos != 0 && ll > 4) {
-			so_ehlo_keyword(s, (const char *)in + pos + 4, ll - 4);
+		s->rlines++;
+		s->rbytes += (uint32_t)(nl - in) + 1;
+		if (s->rlines > SO_REPLY_LINES_MAX ||
+		    s->rbytes > SO_REPLY_BYTES_MAX) {
+			return EDGEMTA_E_TOOBIG;
+		}
+		if (s->state == SMTP_OUT_EHLO && s->rlines > 1 && ll > 4) {
+			so_ehlo_keyword(s, (const char *)in + 4, ll - 4);
 		}
 		/* first line whole ("250 2.0.0 Ok"), later lines' text */
-		for (i = pos == 0 ? 0 : 3; i < ll &&
+		tl = strlen(s->text);
+		for (i = s->rlines == 1 ? 0 : 3; i < ll &&
 		    tl + 1 < sizeof(s->text); i++) {
-			uint8_t ch = in[pos + i];
+			uint8_t ch = in[i];
 
 			s->text[tl++] = (char)(ch < 0x20 || ch == 0x7f ? ' ' :
 			    ch);
 		}
 		s->text[tl] = '\0';
-		if (ll == 3 || in[pos + 3] == ' ') {
-			io_rconsume(&s->io, (size_t)(nl - in) + 1);
+		last = ll == 3 || in[3] == ' ';
+		io_rconsume(&s->io, (size_t)(nl - in) + 1);
+		if (last) {
+			s->rlines = 0;
 			return 1;
 		}
-		pos = (size_t)(nl - in) + 1;
 	}
 }
 
-/* A TLS or AUTH problem: the relay is not usable now (deferred). */
+/*
+ * A TLS or AUTH problem: the relay is not usable now (deferred). quit:
+ * the session is still in step (a reply was read, nothing is pending):
+ * say QUIT before closing.
+ */
 static void
-so_fail_tls(struct smtp_out_session *s, const char *fmt, const char *arg)
+so_fail_tls_q(struct smtp_out_session *s, bool quit, const char *fmt,
+    const char *arg)
 {
 	char why[SMTP_OUT_TEXT_MAX], ip[NET_ADDR_STRLEN];
 	char what[SMTP_OUT_TEXT_MAX];
@@ -721,7 +754,13 @@ so_fail_tls(struct smtp_out_session *s, const char *fmt, const char *arg)
 	snprintf(why, sizeof(why), "%.64s[%.46s]:%u: %.120s", s->host, ip,
 	    (unsigned)s->addr.port, what);
 	log_warn("relay %s", why);
-	so_fail(s, 0, why);
+	so_end(s, 0, why, quit);
+}
+
+static void
+so_fail_tls(struct smtp_out_session *s, const char *fmt, const char *arg)
+{
+	so_fail_tls_q(s, false, fmt, arg);
 }
 
 static void
@@ -779,9 +818,9 @@ so_tls_step(struct smtp_out_session *s)
 			return true;
 		}
 		if (level >= CONF_TLS_ENCRYPT) {
-			so_fail_tls(s, "%s", "STARTTLS not offered, but "
-			    "smtp_tls_security_level requires TLS (no "
-			    "plaintext fallback)");
+			so_fail_tls_q(s, true, "%s", "STARTTLS not "
+			    "offered, but smtp_tls_security_level requires "
+			    "TLS (no plaintext fallback)");
 			return true;
 		}
 	}
@@ -789,8 +828,8 @@ so_tls_step(struct smtp_out_session *s)
 		return false;	/* credentials are for the relayhost only */
 	}
 	if (!tls) {
-		so_fail_tls(s, "%s", "no TLS: SMTP AUTH credentials are never "
-		    "sent in plaintext");
+		so_fail_tls_q(s, true, "%s", "no TLS: SMTP AUTH credentials "
+		    "are never sent in plaintext");
 		return true;
 	}
 	if (!(s->ext & (SMTP_OUT_EXT_AUTH_PLAIN | SMTP_OUT_EXT_AUTH_LOGIN))) {
@@ -826,7 +865,8 @@ so_tls_reply(struct smtp_out_session *s)
 
 	if (s->state == SMTP_OUT_STARTTLS) {
 		if (s->code != 220) {
-			so_fail_tls(s, "STARTTLS refused: %s", s->text);
+			so_fail_tls_q(s, true, "STARTTLS refused: %s",
+			    s->text);
 			return;
 		}
 		/* RFC 3207 5: nothing the server sent before the handshake
@@ -851,7 +891,7 @@ so_tls_reply(struct smtp_out_session *s)
 		return;
 	}
 	if (s->code != 235) {
-		so_fail_tls(s, "SMTP AUTH failed: %s", s->text);
+		so_fail_tls_q(s, true, "SMTP AUTH failed: %s", s->text);
 		return;
 	}
 	s->authed = true;
@@ -989,6 +1029,15 @@ so_on_input(struct smtp_out_session *s)
 		if (r == 0) {
 			return;
 		}
+		if (r == EDGEMTA_E_TOOBIG) {
+			char t[SMTP_OUT_TEXT_MAX];
+
+			snprintf(t, sizeof(t), "reply from the server too "
+			    "long (more than %u lines or %u bytes)",
+			    SO_REPLY_LINES_MAX, SO_REPLY_BYTES_MAX);
+			so_fail(s, 0, t);
+			return;
+		}
 		if (r < 0) {
 			so_fail(s, 0, "malformed reply from the server");
 			return;
@@ -1068,6 +1117,7 @@ smtp_out_start(struct smtp_out_session *s, const struct net_addr *addr,
 	s->nrcpt = 0;
 	s->nmsgs = 0;
 	s->need_rset = false;
+	s->rlines = 0;
 	s->t_conn = ev_now();
 	s->t_connected = s->t_conn;
 	s->t_ready = s->t_conn;

@@ -149,7 +149,9 @@ struct smtp_out_session {
 	uint64_t t_conn, t_connected, t_ready, t_msg;
 	bool reused;		/* this message is not the first one */
 	unsigned nmsgs;
-	/* the reply being read */
+	/* the reply being read (one line at a time) */
+	uint16_t rlines;	/* lines of it consumed so far */
+	uint32_t rbytes;	/* and their bytes */
 	int code;
 	char text[SMTP_OUT_TEXT_MAX];
 	/* the message in flight */

@@ -30,12 +30,24 @@
  *    5.1): the record is skipped with a warning (Postfix does the same);
  *  - CNAMEs: the recursive resolver follows them and udns takes the
  *    records of the canonical name; an MX target that is an alias is
- *    followed too (RFC 2181 forbids it, Postfix tolerates it);
- *  - "ourselves": an MX host with an address we listen on (or, with a
- *    wildcard listener, any local interface address) cuts the list at
- *    its preference, as Postfix; when nothing is left the mail "loops
- *    back to myself" (5.4.6, permanent). Other loopback addresses are
- *    used as given (a LAN or a test may run its MX there, Postfix too);
+ *    followed too (RFC 2181 forbids it, Postfix tolerates it). When an
+ *    A/AAAA answer holds only the CNAME chain, not the target's records
+ *    (allowed: RFC 1034 4.3.2 step 3a is the server's choice), the end
+ *    of the chain is asked with a new query, at most DNSQ_MAX_ALIASES
+ *    times per host and family (so a CNAME loop ends); past that the
+ *    lookup is temporary (deferred), never "host not found". An MX
+ *    answer that holds only a CNAME for the domain is followed the same
+ *    way (the alias' own MX records, not an implicit MX);
+ *  - "ourselves": an MX host with an address that reaches this host -
+ *    unspecified (0.0.0.0, ::: a connection there goes to the local
+ *    host), loopback (all of 127/8, ::1: a wildcard listener answers on
+ *    every one of them), an address we listen on or, with a wildcard
+ *    listener, any local interface address - cuts the list at its
+ *    preference (RFC 5321 5.1: a host that finds itself among the MX
+ *    hosts must not deliver to itself or to anything less preferred);
+ *    when nothing is left the mail "loops back to myself" (5.4.6,
+ *    permanent). A relayhost is not checked: naming a loopback
+ *    smarthost by hand is legitimate;
  *  - answers larger than 512 bytes: every query carries EDNS0 with a
  *    4096-byte buffer; udns has no TCP, so an answer truncated even then
  *    (TC bit) fails the query as temporary (deferred, never misread).
@@ -60,6 +72,7 @@
 #define DNSQ_MAX_SELF 16
 #define DNSQ_TIMEOUT_S 2	/* first try; doubled per retry */
 #define DNSQ_NTRIES 2
+#define DNSQ_MAX_ALIASES 8	/* CNAME queries for one host and family */
 
 enum {
 	STEP_MX = 0,
@@ -119,6 +132,34 @@ dq_strerr(int st)
 	}
 }
 
+/* 127/8, ::1, ::ffff:127/104: the peer is this host, as its name says */
+static bool
+dq_is_loopback(const struct net_addr *a)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (a->family == NET_INET4) {
+		return a->ip[0] == 127;
+	}
+	return memcmp(a->ip, v6lo, 16) == 0 || (memcmp(a->ip, mapped, 12) ==
+	    0 && a->ip[12] == 127);
+}
+
+/* 0.0.0.0, ::, ::ffff:0.0.0.0: a connection there reaches this host */
+static bool
+dq_is_unspecified(const struct net_addr *a)
+{
+	static const uint8_t zero[16];
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (a->family == NET_INET4) {
+		return memcmp(a->ip, zero, 4) == 0;
+	}
+	return memcmp(a->ip, zero, 16) == 0 || (memcmp(a->ip, mapped, 12) ==
+	    0 && memcmp(a->ip + 12, zero, 4) == 0);
+}
+
 static bool
 dq_is_self(const struct net_addr *a)
 {
@@ -131,6 +172,12 @@ dq_is_self(const struct net_addr *a)
 		}
 	}
 	return false;
+}
+
+bool
+dnsq_is_self(const struct net_addr *a)
+{
+	return dq_is_unspecified(a) || dq_is_loopback(a) || dq_is_self(a);
 }
 
 static void
@@ -314,7 +361,7 @@ dq_add_addr(struct dnsq_req *r, int family, const void *ip)
 	a.family = (uint8_t)family;
 	memcpy(a.ip, ip, family == NET_INET4 ? 4 : 16);
 	a.port = r->port;
-	if (r->kind == DNSQ_MX && dq_is_self(&a)) {
+	if (r->kind == DNSQ_MX && dnsq_is_self(&a)) {
 		/* Postfix: drop this preference and every worse one */
 		uint16_t p = res->pref[r->host_i];
 
@@ -342,6 +389,89 @@ dq_add_addr(struct dnsq_req *r, int family, const void *ip)
 	d->host = r->host_i;
 }
 
+static void dq_on_a4(struct dns_ctx *ctx, void *rr, void *data);
+static void dq_on_a6(struct dns_ctx *ctx, void *rr, void *data);
+
+/*
+ * udns' A/AAAA parser, plus one case: an answer holding only a CNAME
+ * (chain) for the name, without the target's addresses - resolvers may
+ * answer so - gives an empty set whose cname is the end of the chain
+ * (udns itself calls it NODATA, which would read as "no such host").
+ */
+static int
+dq_parse_dangling(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
+    void **result);
+
+static int
+dq_parse_addr(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
+    void **result)
+{
+	int r;
+
+	r = dns_get16(cur) == DNS_T_AAAA ? dns_parse_a6(qdn, pkt, cur, end,
+	    result) : dns_parse_a4(qdn, pkt, cur, end, result);
+	return r != DNS_E_NODATA ? r : dq_parse_dangling(qdn, pkt, cur, end,
+	    result);
+}
+
+/* The same for MX: a chain of CNAMEs without the MX records. */
+static int
+dq_parse_mx(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
+    void **result)
+{
+	int r = dns_parse_mx(qdn, pkt, cur, end, result);
+
+	return r != DNS_E_NODATA ? r : dq_parse_dangling(qdn, pkt, cur, end,
+	    result);
+}
+
+/*
+ * An answer without records of the type asked: NODATA, or - when it
+ * holds a CNAME chain for the name - an empty set (nrr 0) whose cname
+ * is the end of the chain. The struct fits every dns_rr_* we read.
+ */
+static int
+dq_parse_dangling(dnscc_t *qdn, dnscc_t *pkt, dnscc_t *cur, dnscc_t *end,
+    void **result)
+{
+	struct dns_rr_null *ret;
+	struct dns_parse p;
+	struct dns_rr rr;
+	int r;
+
+	dns_initparse(&p, qdn, pkt, cur, end);
+	while ((r = dns_nextrr(&p, &rr)) > 0) {
+	}
+	if (r < 0) {
+		return DNS_E_PROTOCOL;
+	}
+	if (p.dnsp_qdn == qdn) {
+		return DNS_E_NODATA;	/* no alias: really no address */
+	}
+	/* big enough for struct dns_rr_a4, dns_rr_a6, dns_rr_mx */
+	ret = calloc(1, sizeof(struct dns_rr_a6) + sizeof(struct dns_rr_mx) +
+	    DNS_MAXNAME);
+	if (ret == NULL) {
+		return DNS_E_NOMEM;
+	}
+	ret->dnsn_cname = (char *)ret + sizeof(struct dns_rr_a6) +
+	    sizeof(struct dns_rr_mx);
+	ret->dnsn_qname = ret->dnsn_cname;
+	ret->dnsn_ttl = p.dnsp_ttl;
+	ret->dnsn_nrr = 0;
+	(void)dns_dntop(p.dnsp_qdn, ret->dnsn_cname, DNS_MAXNAME);
+	*result = ret;
+	return 0;
+}
+
+/* Submit r's A or AAAA query for name (the host, or an alias of it). */
+static void
+dq_submit_addr(struct dnsq_req *r, bool v6, const char *name)
+{
+	r->q = dns_submit_p(dq_ctx, name, DNS_C_IN, v6 ? DNS_T_AAAA :
+	    DNS_T_A, DNS_NOSRCH, dq_parse_addr, v6 ? dq_on_a6 : dq_on_a4, r);
+}
+
 /* An A or AAAA answer: n addresses of len bytes each (rr NULL: none). */
 static void
 dq_on_addrs(struct dns_ctx *ctx, void *rr, int family, const void *addrs,
@@ -351,6 +481,27 @@ dq_on_addrs(struct dns_ctx *ctx, void *rr, int family, const void *addrs,
 	int i, st = dns_status(ctx);
 
 	r->q = NULL;
+	if (rr != NULL && n == 0) {
+		/* only a CNAME: ask for its target (bounded, loop-safe) */
+		const char *cname = ((struct dns_rr_null *)rr)->dnsn_cname;
+
+		if (r->aliases < DNSQ_MAX_ALIASES) {
+			r->aliases++;
+			dq_submit_addr(r, family == NET_INET6, cname);
+			free(rr);
+			if (r->q != NULL) {
+				return;	/* this step goes on with the alias */
+			}
+		} else {
+			log_warn("DNS: more than %d CNAMEs from %s: lookup "
+			    "deferred", DNSQ_MAX_ALIASES,
+			    r->res->hosts[r->host_i]);
+			free(rr);
+		}
+		r->temp_seen = true;	/* incomplete: never permanent */
+		rr = NULL;
+		st = DNS_E_TEMPFAIL;
+	}
 	if (rr != NULL) {
 		for (i = 0; i < n && !r->self_cut; i++) {
 			dq_add_addr(r, family,
@@ -365,15 +516,19 @@ dq_on_addrs(struct dns_ctx *ctx, void *rr, int family, const void *addrs,
 }
 
 static void
-dq_on_a4(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *data)
+dq_on_a4(struct dns_ctx *ctx, void *res, void *data)
 {
+	struct dns_rr_a4 *rr = res;
+
 	dq_on_addrs(ctx, rr, NET_INET4, rr ? rr->dnsa4_addr : NULL,
 	    rr ? rr->dnsa4_nrr : 0, sizeof(rr->dnsa4_addr[0]), data);
 }
 
 static void
-dq_on_a6(struct dns_ctx *ctx, struct dns_rr_a6 *rr, void *data)
+dq_on_a6(struct dns_ctx *ctx, void *res, void *data)
 {
+	struct dns_rr_a6 *rr = res;
+
 	dq_on_addrs(ctx, rr, NET_INET6, rr ? rr->dnsa6_addr : NULL,
 	    rr ? rr->dnsa6_nrr : 0, sizeof(rr->dnsa6_addr[0]), data);
 }
@@ -413,14 +568,31 @@ dq_is_literal(const char *name)
 }
 
 static void
-dq_on_mx(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *data)
+dq_on_mx(struct dns_ctx *ctx, void *result, void *data)
 {
 	struct dnsq_req *r = data;
 	struct dnsq_result *res = r->res;
+	struct dns_rr_mx *rr = result;
 	int st = dns_status(ctx);
 	unsigned i, j, n = 0, nnull = 0;
 
 	r->q = NULL;
+	if (rr != NULL && rr->dnsmx_nrr == 0) {
+		/* only a CNAME for the domain: its target's MX, asked anew */
+		if (r->aliases++ < DNSQ_MAX_ALIASES) {
+			r->q = dns_submit_p(dq_ctx, rr->dnsmx_cname, DNS_C_IN,
+			    DNS_T_MX, DNS_NOSRCH, dq_parse_mx, dq_on_mx, r);
+		}
+		free(rr);
+		if (r->q != NULL) {
+			return;
+		}
+		dq_fail(r, DNSQ_TEMP, "4.4.3", "Host or domain name not "
+		    "found. Name service error for name=%s type=MX: %s",
+		    r->name, "CNAME chain too long or unresolvable");
+		dq_finish(r);
+		return;
+	}
 	if (rr == NULL) {
 		if (st == DNS_E_NODATA) {
 			/* RFC 5321 5.1: the domain is its own implicit MX */
@@ -606,8 +778,9 @@ dq_step(struct dnsq_req *r)
 	for (;;) {
 		switch (r->step) {
 		case STEP_MX:
-			r->q = dns_submit_mx(dq_ctx, r->name, DNS_NOSRCH,
-			    dq_on_mx, r);
+			r->aliases = 0;
+			r->q = dns_submit_p(dq_ctx, r->name, DNS_C_IN,
+			    DNS_T_MX, DNS_NOSRCH, dq_parse_mx, dq_on_mx, r);
 			break;
 		case STEP_ADDR1:
 		case STEP_ADDR2:
@@ -620,13 +793,8 @@ dq_step(struct dnsq_req *r)
 				r->v6_first = dq_v6_first();
 			}
 			v6 = r->v6_first == (r->step == STEP_ADDR1);
-			if (v6) {
-				r->q = dns_submit_a6(dq_ctx, host, DNS_NOSRCH,
-				    dq_on_a6, r);
-			} else {
-				r->q = dns_submit_a4(dq_ctx, host, DNS_NOSRCH,
-				    dq_on_a4, r);
-			}
+			r->aliases = 0;
+			dq_submit_addr(r, v6, host);
 			break;
 		case STEP_NEXT_HOST:
 			/* both families of this host asked: next host */
@@ -676,20 +844,6 @@ dq_step(struct dnsq_req *r)
 			dq_step(r);
 		}
 	}
-}
-
-/* 127/8, ::1, ::ffff:127/104: the peer is this host, as its name says */
-static bool
-dq_is_loopback(const struct net_addr *a)
-{
-	static const uint8_t v6lo[16] = { [15] = 1 };
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-	if (a->family == NET_INET4) {
-		return a->ip[0] == 127;
-	}
-	return memcmp(a->ip, v6lo, 16) == 0 || (memcmp(a->ip, mapped, 12) ==
-	    0 && a->ip[12] == 127);
 }
 
 /* ---- the contract ---- */

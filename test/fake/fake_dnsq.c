@@ -4,6 +4,8 @@
  * Every lookup fails to start with EDGEMTA_E_IO, which callers treat as
  * a temporary failure (deferral) - the same as a router with no DNS.
  */
+#include <string.h>
+
 #include "dnsq.h"
 
 int
@@ -44,4 +46,16 @@ bool
 dnsq_busy(const struct dnsq_req *r)
 {
 	return r->busy;
+}
+
+bool
+dnsq_is_self(const struct net_addr *a)
+{
+	static const uint8_t zero[16];
+
+	/* the rules that need no interface list: unspecified, loopback */
+	if (a->family == NET_INET4) {
+		return a->ip[0] == 127 || memcmp(a->ip, zero, 4) == 0;
+	}
+	return memcmp(a->ip, zero, 15) == 0 && a->ip[15] <= 1;
 }

@@ -714,3 +714,46 @@ class RelayTest(unittest.TestCase):
                                    rest[max(0, i - 40):i + 40],
                                    body[max(0, i - 40):i + 40]))
         return stored
+
+
+# ---- a peer that fails slowly (delays=a/b/c/d tests) ----
+
+def stalling_peer(test, ip="127.0.0.1", port=0, hold=2.0,
+                  reply=b"554 5.3.2 not now\r\n"):
+    """Listen on ip:port; the first connection is held `hold` seconds, then
+    gets `reply` and is closed. Cleaned up with test. Returns the port."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((ip, port))
+    ls.listen(4)
+    test.addCleanup(ls.close)
+
+    def run():
+        try:
+            c, _ = ls.accept()
+        except OSError:
+            return
+        time.sleep(hold)
+        try:
+            c.sendall(reply)
+        except OSError:
+            pass
+        c.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    test.addCleanup(t.join, hold + 10)
+    return ls.getsockname()[1]
+
+
+DELAYS_RE = (r"delay=([\d.]+), delays=([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+),")
+
+
+def assert_setup_delay(test, line_re, log, hold):
+    """The result line matching line_re + DELAYS_RE counts at least hold
+    seconds of connection setup (c) and in delay; a+b+c+d = delay."""
+    m = re.search(line_re + DELAYS_RE, log)
+    test.assertIsNotNone(m, log[-3000:])
+    delay, a, b, c, d = (float(x) for x in m.groups())
+    test.assertGreaterEqual(c, hold - 0.1, m.group(0))
+    test.assertGreaterEqual(delay, hold - 0.1, m.group(0))
+    test.assertAlmostEqual(delay, a + b + c + d, delta=0.25)

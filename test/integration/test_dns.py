@@ -8,9 +8,11 @@ Each test moves the test thread into a fresh network namespace
   - a python3-dnslib server on 127.0.0.54:53 that answers badly on
     purpose: SERVFAIL, Null MX, truncated (TC), malformed, slow (held
     until the test releases it), never (PTR held while sessions die);
-  - Postfix's smtp-sink as the MX "hosts" on 127.0.0.2/3/5/6 port 25
-    (127.0.0.4 refuses connections);
-  - edgemta on 127.0.0.1 (so 127.0.0.1 is "ourselves").
+  - Postfix's smtp-sink as the MX "hosts" on 198.51.100.2/3/5 port 25
+    (TEST-NET-2 addresses added to lo: every loopback address counts as
+    "ourselves" for an MX; 198.51.100.4 refuses connections) and as the
+    smarthost on 127.0.0.6 (a relayhost may be on loopback);
+  - edgemta on 127.0.0.1.
 Faults that dnsmasq would repair (TC, garbage) are sent to edgemta
 directly by pointing dns_servers at the dnslib server. Every process is
 stopped by PID; every wait is bounded; nothing asserts on durations.
@@ -25,11 +27,12 @@ import threading
 import time
 import unittest
 
-from helpers import RelayTest, Sink, reap, spawn, wait_until
+from helpers import (RelayTest, Sink, assert_setup_delay, reap, spawn,
+                     stalling_peer, wait_until)
 
 try:
     import dnslib
-    from dnslib import DNSRecord, RR, QTYPE, RCODE, A, MX, PTR
+    from dnslib import DNSRecord, RR, QTYPE, RCODE, A, CNAME, MX, PTR
 except ImportError:  # python3-dnslib missing: every test skips
     dnslib = None
 
@@ -64,28 +67,32 @@ def dnsmasq_argv(log):
          "--server=/odd/" + ODD, "--no-negcache", "--cache-size=0",
          # preference order
          "--mx-host=mx.test,mx1.test,10", "--mx-host=mx.test,mx2.test,20",
-         "--host-record=mx1.test,127.0.0.2",
-         "--host-record=mx2.test,127.0.0.3",
+         "--host-record=mx1.test,198.51.100.2",
+         "--host-record=mx2.test,198.51.100.3",
          # first MX refuses connections
          "--mx-host=fallback.test,dead.test,10",
          "--mx-host=fallback.test,mx2.test,20",
-         "--host-record=dead.test,127.0.0.4",
+         "--host-record=dead.test,198.51.100.4",
          # no MX: the domain's own address
-         "--host-record=amx.test,127.0.0.5",
+         "--host-record=amx.test,198.51.100.5",
          # MX is ourselves
          "--mx-host=loop.test,self.test,10",
          "--host-record=self.test,127.0.0.1",
          # smarthost by name; one whose first address refuses
          "--host-record=smart.test,127.0.0.6",
-         "--host-record=smart2.test,127.0.0.4,fd00::6",
+         "--host-record=smart2.test,198.51.100.4,fd00::6",
          # A and AAAA, no MX (smtp_address_preference)
-         "--host-record=dual.test,127.0.0.2,fd00::2",
+         "--host-record=dual.test,198.51.100.2,fd00::2",
          # PTR (loopback peers are never looked up: clients use
          # TEST-NET-1 addresses added to lo): confirmed, and one whose
          # name points elsewhere
          "--host-record=client.test,192.0.2.7",
          "--ptr-record=8.2.0.192.in-addr.arpa,liar.test",
          "--host-record=liar.test,192.0.2.9",
+         # the first MX stalls, then refuses (delays=a/b/c/d)
+         "--mx-host=stall.test,staller.test,10",
+         "--mx-host=stall.test,mx2.test,20",
+         "--host-record=staller.test,198.51.100.7",
          # a big MX answer
          "--mx-host=big.test,mx1.test,5"]
     a += ["--mx-host=big.test,%s,50" % n for n in BIG_NAMES]
@@ -140,8 +147,27 @@ class OddServer:
                 self.release.wait(5)
                 self.slow_answered = True
         elif name == "mx2.odd" and qt == "A":
-            r.add_answer(RR(name, QTYPE.A, rdata=A("127.0.0.3"), ttl=5))
-        elif name in ("mx2.odd", "nullmx.odd", "slow.odd", "ok.odd"):
+            r.add_answer(RR(name, QTYPE.A, rdata=A("198.51.100.3"), ttl=5))
+        elif name in ("zero.odd", "lo2.odd", "cname.odd", "cloop.odd") \
+                and qt == "MX":
+            r.add_answer(RR(name, QTYPE.MX, rdata=MX(
+                {"zero.odd": "mx0.odd", "lo2.odd": "mxlo.odd",
+                 "cname.odd": "mxc.odd", "cloop.odd": "ca.odd"}[name], 10),
+                ttl=5))
+        elif name == "mx0.odd" and qt == "A":
+            r.add_answer(RR(name, QTYPE.A, rdata=A("0.0.0.0"), ttl=5))
+        elif name == "mxlo.odd" and qt == "A":
+            r.add_answer(RR(name, QTYPE.A, rdata=A("127.0.0.2"), ttl=5))
+        elif (name in ("mxc.odd", "ca.odd", "cb.odd") and
+              qt in ("A", "AAAA")) or name == "calias.odd":
+            # only the CNAME, not the target's records (allowed)
+            r.add_answer(RR(name, QTYPE.CNAME, rdata=CNAME(
+                {"mxc.odd": "mx2.odd", "ca.odd": "cb.odd",
+                 "cb.odd": "ca.odd", "calias.odd": "ok.odd"}[name]),
+                ttl=5))
+        elif name in ("mx2.odd", "nullmx.odd", "slow.odd", "ok.odd",
+                      "zero.odd", "lo2.odd", "cname.odd", "cloop.odd",
+                      "mx0.odd", "mxlo.odd", "mxc.odd", "ca.odd", "cb.odd"):
             pass                   # NODATA
         else:
             r.header.rcode = RCODE.NXDOMAIN
@@ -263,6 +289,8 @@ class DnsTest(RelayTest):
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True,
                        timeout=10)
         for ip in ("192.0.2.7/32", "192.0.2.8/32", "192.0.2.20/32",
+                   "198.51.100.2/32", "198.51.100.3/32", "198.51.100.4/32",
+                   "198.51.100.5/32", "198.51.100.7/32",
                    "fd00::2/128", "fd00::6/128"):
             subprocess.run(["ip", "addr", "add", ip, "dev", "lo"] +
                            (["nodad"] if ":" in ip else []), check=True,
@@ -358,54 +386,54 @@ class DnsTest(RelayTest):
     # ---- MX order and fallbacks ----
 
     def test_mx_preference_order(self):
-        self.sink("127.0.0.2")
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.2")
+        self.sink("198.51.100.3")
         r = self.mx_relay()
         for i in range(3):
             self.submit(r, ["u%d@mx.test" % i])
         for i in range(3):
-            self.wait_delivered("127.0.0.2", "u%d@mx.test" % i, r)
-        self.assertEqual(self.delivered("127.0.0.3"), [])
-        self.wait_log(r, "relay=mx1.test[127.0.0.2]:25")
+            self.wait_delivered("198.51.100.2", "u%d@mx.test" % i, r)
+        self.assertEqual(self.delivered("198.51.100.3"), [])
+        self.wait_log(r, "relay=mx1.test[198.51.100.2]:25")
         self.assert_alive(r)
 
     def test_next_mx_when_first_refuses(self):
-        self.sink("127.0.0.3")          # 127.0.0.4 (MX 10) refuses
+        self.sink("198.51.100.3")          # 198.51.100.4 (MX 10) refuses
         r = self.mx_relay()
         self.submit(r, ["bob@fallback.test"])
-        self.wait_delivered("127.0.0.3", "bob@fallback.test", r)
+        self.wait_delivered("198.51.100.3", "bob@fallback.test", r)
         self.wait_log(r, "status=sent")
         self.assertIn("dead.test", r.log_text())   # it was tried first
 
     def test_a_record_without_mx(self):
-        self.sink("127.0.0.5")
+        self.sink("198.51.100.5")
         r = self.mx_relay()
         self.submit(r, ["carol@amx.test"])
-        self.wait_delivered("127.0.0.5", "carol@amx.test", r)
+        self.wait_delivered("198.51.100.5", "carol@amx.test", r)
 
     def test_no_credentials_to_mx(self):
         """Relay credentials are for the relayhost: MX delivery never
         sends AUTH, and does not need TLS because of them."""
-        self.sink("127.0.0.5")
+        self.sink("198.51.100.5")
         r = self.mx_relay(extra="smtp_sasl_username = relayuser\n"
                           "smtp_sasl_password = secret\n")
         self.submit(r, ["dave@amx.test"])
-        self.wait_delivered("127.0.0.5", "dave@amx.test", r)
-        for d in self.sinks["127.0.0.5"].dumps():
+        self.wait_delivered("198.51.100.5", "dave@amx.test", r)
+        for d in self.sinks["198.51.100.5"].dumps():
             self.assertNotIn(b"secret", d)
             self.assertNotIn(b"relayuser", d)
 
     def test_domains_grouped_per_destination(self):
-        self.sink("127.0.0.2")
-        self.sink("127.0.0.5")
+        self.sink("198.51.100.2")
+        self.sink("198.51.100.5")
         r = self.mx_relay()
         self.submit(r, ["a1@mx.test", "c1@amx.test", "a2@MX.test"])
-        self.wait_delivered("127.0.0.2", "a2@MX.test", r)
-        self.wait_delivered("127.0.0.5", "c1@amx.test", r)
-        self.assertEqual(sorted(self.delivered("127.0.0.2")),
+        self.wait_delivered("198.51.100.2", "a2@MX.test", r)
+        self.wait_delivered("198.51.100.5", "c1@amx.test", r)
+        self.assertEqual(sorted(self.delivered("198.51.100.2")),
                          ["a1@mx.test", "a2@MX.test"])
-        self.assertEqual(self.delivered("127.0.0.5"), ["c1@amx.test"])
-        self.assertEqual(len(self.sinks["127.0.0.2"].dumps()), 1)
+        self.assertEqual(self.delivered("198.51.100.5"), ["c1@amx.test"])
+        self.assertEqual(len(self.sinks["198.51.100.2"].dumps()), 1)
 
     def test_large_mx_answer(self):
         # the answer needs EDNS0: check that it really is > 512 bytes
@@ -414,13 +442,13 @@ class DnsTest(RelayTest):
         raw = q.send(DNSMASQ, 53, timeout=2)
         self.assertGreater(len(raw), 512)
         self.assertEqual(len(DNSRecord.parse(raw).rr), 15)
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["dave@big.test"])
-        self.wait_delivered("127.0.0.2", "dave@big.test", r)
+        self.wait_delivered("198.51.100.2", "dave@big.test", r)
 
     def test_address_preference(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         self.sink("fd00::2")
         r6 = self.mx_relay(extra="smtp_address_preference = ipv6\n",
                            sub="r6")
@@ -429,14 +457,14 @@ class DnsTest(RelayTest):
         r4 = self.mx_relay(extra="smtp_address_preference = ipv4\n",
                            sub="r4")
         self.submit(r4, ["v4@dual.test"])
-        self.wait_delivered("127.0.0.2", "v4@dual.test", r4)
+        self.wait_delivered("198.51.100.2", "v4@dual.test", r4)
         self.assertEqual(self.delivered("fd00::2"), ["v6@dual.test"])
-        self.assertEqual(self.delivered("127.0.0.2"), ["v4@dual.test"])
+        self.assertEqual(self.delivered("198.51.100.2"), ["v4@dual.test"])
 
     # ---- per-destination concurrency ----
 
     def _max_concurrency(self, limit):
-        srv = CountingMx("127.0.0.2")
+        srv = CountingMx("198.51.100.2")
         self.addCleanup(srv.stop)
         r = self.mx_relay(extra="default_destination_concurrency_limit = "
                           "%d\n" % limit)
@@ -459,7 +487,7 @@ class DnsTest(RelayTest):
     def _bounce_text(self, relay, rcpt):
         """The DSN for rcpt, delivered to the sender alice@mx.test."""
         def find():
-            for d in self.sinks["127.0.0.2"].dumps():
+            for d in self.sinks["198.51.100.2"].dumps():
                 if b"alice@mx.test" in d and rcpt.encode() in d and \
                         b"delivery-status" in d.lower():
                     return d
@@ -470,7 +498,7 @@ class DnsTest(RelayTest):
         return find().decode("utf-8", "replace")
 
     def test_nxdomain_bounces(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["eve@nosuchdomain.test"])
         self.wait_log(r, "to=<eve@nosuchdomain.test>")
@@ -482,7 +510,7 @@ class DnsTest(RelayTest):
                         r.log_tail(40))
 
     def test_null_mx_bounces(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["frank@nullmx.odd"])
         dsn = self._bounce_text(r, "frank@nullmx.odd")
@@ -490,11 +518,85 @@ class DnsTest(RelayTest):
         self.assertIn("does not accept mail", dsn)
 
     def test_mx_is_ourselves_bounces(self):
-        self.sink("127.0.0.2")
+        self.sink("198.51.100.2")
         r = self.mx_relay()
         self.submit(r, ["gina@loop.test"])
         dsn = self._bounce_text(r, "gina@loop.test")
         self.assertIn("loops back to myself", dsn)
+
+    # ---- mail loops to ourselves (issue 17.1) ----
+
+    def _assert_no_loop(self, relay, rcpt):
+        """rcpt's MX reaches this host through the wildcard listener on
+        port 25: bounced 5.4.6 at once, never delivered to ourselves."""
+        self.submit(relay, [rcpt])
+        self.wait_log(relay, "to=<%s>" % rcpt)
+        self.wait_log(relay, "dsn=5.4.6")
+        log = relay.log_text()
+        self.assertIn("loops back to myself", log)
+        self.assertIn("status=bounced", log)
+        # one message came in: ours (a loop would show many more)
+        self.assertEqual(log.count("client="), 1, relay.log_tail(40))
+        self.assert_alive(relay)
+
+    def test_mx_unspecified_address_is_ourselves(self):
+        r = self.mx_relay(extra="listen = 0.0.0.0:25 smtp\n")
+        self._assert_no_loop(r, "zed@zero.odd")
+
+    def test_mx_any_loopback_address_is_ourselves(self):
+        """127.0.0.2 is not an interface address, but the wildcard
+        listener answers there."""
+        r = self.mx_relay(extra="listen = 0.0.0.0:25 smtp\n")
+        self._assert_no_loop(r, "lou@lo2.odd")
+
+    def test_address_literal_of_ourselves_bounces(self):
+        r = self.mx_relay(extra="listen = 0.0.0.0:25 smtp\n")
+        self._assert_no_loop(r, "lit@[127.0.0.1]")
+
+    # ---- CNAME-only answers (issue 17.2) ----
+
+    def test_mx_host_answered_with_only_a_cname(self):
+        """The A answer for the MX host holds only a CNAME to mx2.odd:
+        followed with a new query, delivered (not "Host not found")."""
+        self.sink("198.51.100.3")
+        r = self.mx_relay(dns=ODD)
+        self.submit(r, ["cy@cname.odd"], sender="alice@ok.odd")
+        self.wait_delivered("198.51.100.3", "cy@cname.odd", r)
+        self.assertIn(("mx2.odd", "A"), self.odd.seen)
+        self.assertNotIn("status=bounced", r.log_text())
+
+    def test_domain_answered_with_only_a_cname_for_mx(self):
+        """The MX answer for calias.odd is only a CNAME to ok.odd: ok.odd's
+        MX is asked and used (not an implicit MX, not a bounce)."""
+        self.sink("198.51.100.3")
+        r = self.mx_relay(dns=ODD)
+        self.submit(r, ["cal@calias.odd"], sender="alice@ok.odd")
+        self.wait_delivered("198.51.100.3", "cal@calias.odd", r)
+        self.assertIn(("ok.odd", "MX"), self.odd.seen)
+
+    def test_cname_loop_defers(self):
+        """ca.odd -> cb.odd -> ca.odd ...: bounded, and an incomplete
+        answer is never a permanent failure."""
+        r = self.mx_relay(dns=ODD)
+        self.submit(r, ["cleo@cloop.odd"], sender="alice@ok.odd")
+        self._assert_deferred(r, "cleo@cloop.odd", "dsn=4.4.3")
+        self.assertIn("CNAMEs from ca.odd", r.log_text())
+        self.assert_alive(r)
+
+    # ---- the delays=a/b/c/d log field (issue 17.5) ----
+
+    def test_delays_count_failed_mx_connections(self):
+        """The first MX holds the connection ~2 s, then refuses: the
+        time goes into c (connection setup) of the line of the delivery
+        through the second MX, and into delay."""
+        self.sink("198.51.100.3")
+        stalling_peer(self, "198.51.100.7", 25, hold=2.0)
+        r = self.mx_relay()
+        self.submit(r, ["dee@stall.test"])
+        self.wait_delivered("198.51.100.3", "dee@stall.test", r, timeout=30)
+        self.wait_log(r, "status=sent")
+        assert_setup_delay(self, r"to=<dee@stall.test>, relay=mx2.test\S*, ",
+                           r.log_text(), 2.0)
 
     # ---- temporary failures: deferrals ----
 
@@ -520,20 +622,20 @@ class DnsTest(RelayTest):
         self.assert_alive(r)
 
     def test_malformed_answer_defers_and_daemon_lives_on(self):
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.3")
         r = self.mx_relay(dns=ODD)
         self.submit(r, ["jo@malformed.odd"])
         self._assert_deferred(r, "jo@malformed.odd", "dsn=4.4.3")
         self.assert_alive(r)
         self.submit(r, ["kim@ok.odd"])
-        self.wait_delivered("127.0.0.3", "kim@ok.odd", r)
+        self.wait_delivered("198.51.100.3", "kim@ok.odd", r)
         self.assert_alive(r)
 
     def test_slow_dns_does_not_block_the_loop(self):
         """The MX answer for slow.odd is held until a second SMTP client
         has completed a whole transaction: a loop blocked on DNS could
         not answer it, and the held lookup still delivers afterwards."""
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.3")
         r = self.mx_relay(dns=ODD, extra="relayhost =\n")
         self.submit(r, ["lea@slow.odd"])
         self.assertTrue(wait_until(lambda: ("slow.odd", "MX") in
@@ -542,8 +644,8 @@ class DnsTest(RelayTest):
         self.submit(r, ["max@ok.odd"])       # while slow.odd is held
         self.assertFalse(self.odd.slow_answered)
         self.odd.release.set()
-        self.wait_delivered("127.0.0.3", "max@ok.odd", r)
-        self.wait_delivered("127.0.0.3", "lea@slow.odd", r)
+        self.wait_delivered("198.51.100.3", "max@ok.odd", r)
+        self.wait_delivered("198.51.100.3", "lea@slow.odd", r)
 
     # ---- smarthost by name ----
 
@@ -563,7 +665,7 @@ class DnsTest(RelayTest):
                        "smtp_address_preference = ipv4\n" % DNSMASQ)
         self.submit(r, ["pam@example.org"])
         self.wait_delivered("fd00::6", "pam@example.org", r)
-        self.assertIn("smart2.test[127.0.0.4]:25: Connection refused",
+        self.assertIn("smart2.test[198.51.100.4]:25: Connection refused",
                       r.log_text())
 
     def test_unresolvable_smarthost_defers(self):
@@ -611,10 +713,10 @@ class DnsTest(RelayTest):
         self.assertNotIn("liar", line)
 
     def test_loopback_client_is_not_looked_up(self):
-        self.sink("127.0.0.3")
+        self.sink("198.51.100.3")
         r = self.mx_relay(dns=ODD)
         self.submit(r, ["rob@ok.odd"])      # from 127.0.0.1
-        self.wait_delivered("127.0.0.3", "rob@ok.odd", r)
+        self.wait_delivered("198.51.100.3", "rob@ok.odd", r)
         self.assertEqual([n for n, t in self.odd.seen
                           if n.endswith(".arpa")], [])
 

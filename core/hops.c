@@ -1,0 +1,103 @@
+/*
+ * hops.c - the trace header counter: see hops.h.
+ *
+ * Only the header section counts (RFC 5322 2.1: it ends at the first
+ * empty line); a "Received:" in a body or in an attached message is not
+ * a hop. A field name is matched case-insensitively, with white space
+ * allowed before the colon (RFC 5322 4.5.3 obsolete syntax, still sent);
+ * continuation lines (starting with SP or HTAB) are not fields.
+ */
+#include <string.h>
+
+#include "hops.h"
+
+enum {
+	ST_BOL = 0,	/* at the start of a line */
+	ST_BOL_CR,	/* CR at the start of a line: maybe the end */
+	ST_NAME,	/* inside a field name */
+	ST_REST		/* rest of a line we do not look at */
+};
+
+void
+hops_init(struct hops *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->state = ST_BOL;
+}
+
+static bool
+hops_is_trace(const char *n, size_t len)
+{
+	static const char *const names[] = {
+		"received", "delivered-to"
+	};
+	size_t i;
+
+	while (len > 0 && (n[len - 1] == ' ' || n[len - 1] == '\t')) {
+		len--;
+	}
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strlen(names[i]) == len && memcmp(names[i], n, len) ==
+		    0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+hops_feed(struct hops *h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t i;
+
+	for (i = 0; i < len && !h->done; i++) {
+		uint8_t c = p[i];
+
+		switch (h->state) {
+		case ST_BOL_CR:
+			if (c == '\n') {
+				h->done = true;
+				break;
+			}
+			h->state = ST_REST;	/* a lone CR: not ours */
+			break;
+		case ST_BOL:
+			if (c == '\n') {
+				h->done = true;
+				break;
+			}
+			if (c == '\r') {
+				h->state = ST_BOL_CR;
+				break;
+			}
+			if (c == ' ' || c == '\t') {
+				h->state = ST_REST;	/* continuation */
+				break;
+			}
+			h->nlen = 0;
+			h->state = ST_NAME;
+			/* FALLTHROUGH */
+		case ST_NAME:
+			if (c == ':') {
+				if (hops_is_trace(h->name, h->nlen)) {
+					h->count++;
+				}
+				h->state = ST_REST;
+			} else if (c == '\n') {
+				h->state = ST_BOL;
+			} else if (h->nlen + 1 < HOPS_NAME_MAX) {
+				h->name[h->nlen++] = (char)(c >= 'A' &&
+				    c <= 'Z' ? c - 'A' + 'a' : c);
+			} else {
+				h->state = ST_REST;	/* too long */
+			}
+			break;
+		default:	/* ST_REST */
+			if (c == '\n') {
+				h->state = ST_BOL;
+			}
+			break;
+		}
+	}
+}
