@@ -136,11 +136,23 @@ ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
 		"($(BUILD)/edgemta.stripped)"
 endif
 
+# PREFIX, DESTDIR, MANDIR and SYSTEMDUNITDIR are the packager's to set.
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+
 install: $(BUILD)/edgemta
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/edgemta $(DESTDIR)$(PREFIX)/sbin/edgemta
 	ln -sf edgemta $(DESTDIR)$(PREFIX)/sbin/sendmail
 	ln -sf ../sbin/edgemta $(DESTDIR)$(PREFIX)/bin/mailq
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/edgemta.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/edgemta.8 man/sendmail.8 $(DESTDIR)$(MANDIR)/man8/
+	ln -sf sendmail.8 $(DESTDIR)$(MANDIR)/man8/mailq.8
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' packaging/systemd/edgemta.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/edgemta.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/edgemta.service
 	if [ -f config/edgemta.conf.example ]; then \
 		install -d $(DESTDIR)$(PREFIX)/share/doc/edgemta && \
 		install -m 0644 config/edgemta.conf.example \

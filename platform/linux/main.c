@@ -128,7 +128,7 @@ daemonize(void)
 
 /* mkdir -p of the directory that holds path, mode 0700. */
 static void
-make_parent_dirs(const char *path)
+make_parent_dirs(const char *path, mode_t mode)
 {
 	char dir[CONF_PATH_MAX];
 	char *p;
@@ -144,7 +144,10 @@ make_parent_dirs(const char *path)
 			char c = *p;
 
 			*p = '\0';
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			if (mkdir(dir, mode) == 0) {
+				/* exactly mode, whatever the umask */
+				(void)chmod(dir, mode);
+			} else if (errno != EEXIST) {
 				fail(EX_CANTCREAT, "cannot create %s: %s", dir,
 				    strerror(errno));
 			}
@@ -269,7 +272,8 @@ commit_hook(void *arg)
 	}
 }
 
-/* "127.0.0.1:25 (smtp), [::1]:587 (submission), /run/edgemta.sock" */
+/* "127.0.0.1:25 (smtp), [::1]:587 (submission), /run/edgemta/edgemta.sock"
+ */
 static void
 describe_listeners(const struct conf *c, char *buf, size_t len)
 {
@@ -309,7 +313,11 @@ run_daemon(struct conf *c, bool foreground)
 	} else if (plat_hostname(host, sizeof(host)) != 0) {
 		snprintf(host, sizeof(host), "localhost");
 	}
-	make_parent_dirs(c->queue_path);
+	make_parent_dirs(c->queue_path, 0700);
+	/* the socket's directory must be searchable by every sendmail user */
+	if (c->local_socket[0] != '\0') {
+		make_parent_dirs(c->local_socket, 0755);
+	}
 	r = flash_file_open(&main_flash, c->queue_path, c->queue_size, false);
 	if (r == EDGEMTA_E_LOCKED) {
 		fail(EX_TEMPFAIL, "%s: queue_path is in use by another edgemta "
@@ -345,6 +353,8 @@ run_daemon(struct conf *c, bool foreground)
 	describe_listeners(c, where, sizeof(where));
 	log_info("edgemta %s started: %lu messages in queue, listening on %s",
 	    EDGEMTA_VERSION, (unsigned long)queue_count(), where);
+	/* listeners are open and the queue recovered: ready (Type=notify) */
+	plat_notify("READY=1\nSTATUS=accepting mail");
 	if (main_status_fd >= 0) {
 		/* relative paths stay usable: only leave the cwd if none */
 		if (c->queue_path[0] == '/' && (c->local_socket[0] == '/' ||
@@ -363,6 +373,7 @@ run_daemon(struct conf *c, bool foreground)
 	if (r != 0) {
 		log_err("event loop failed: %s", edgemta_strerror(r));
 	}
+	plat_notify("STOPPING=1");
 	/* every sealed message gets its 250 before the sessions end */
 	queue_commit();
 	smtp_in_stop();

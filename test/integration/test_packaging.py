@@ -1,0 +1,160 @@
+"""Installing edgemta: `make install` layout, the systemd unit (checked by
+systemd-analyze verify), readiness over NOTIFY_SOCKET, the man pages
+(mandoc -Tlint) and edgemta.conf(5) kept in step with `edgemta config`.
+(The OpenWrt package is tested in test_openwrt.py.)"""
+import os
+import re
+import socket
+import subprocess
+
+import helpers
+from helpers import BIN, run_bin
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+MAN = os.path.join(ROOT, "man")
+
+
+def conf5_keys():
+    """Keys documented in edgemta.conf(5): `.It Cm KEY No = ...`, several
+    per entry separated by `, Cm KEY2`."""
+    keys = set()
+    with open(os.path.join(MAN, "edgemta.conf.5")) as f:
+        for line in f:
+            if line.startswith(".It Cm "):
+                keys.update(re.findall(r"Cm (\w+) No =", line))
+    return keys
+
+
+class Packaging(helpers.RelayTest):
+
+    def install(self, prefix):
+        build = os.path.dirname(BIN)
+        p = subprocess.run(
+            ["make", "--no-print-directory", "-C", ROOT, "BUILD=" + build,
+             "KCONFIG_CONFIG=" + os.path.join(build, ".config"),
+             "PREFIX=" + prefix, "install"],
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_make_install_layout(self):
+        prefix = os.path.join(self.tmp, "usr")
+        self.install(prefix)
+        for path, kind in [
+                ("sbin/edgemta", "x"), ("sbin/sendmail", "l"),
+                ("bin/mailq", "l"),
+                ("share/man/man8/edgemta.8", "f"),
+                ("share/man/man8/sendmail.8", "f"),
+                ("share/man/man8/mailq.8", "l"),
+                ("share/man/man5/edgemta.conf.5", "f"),
+                ("lib/systemd/system/edgemta.service", "f"),
+                ("share/doc/edgemta/edgemta.conf.example", "f")]:
+            full = os.path.join(prefix, path)
+            self.assertTrue(os.path.exists(full), path)
+            if kind == "x":
+                self.assertTrue(os.access(full, os.X_OK), path)
+            if kind == "l":
+                self.assertTrue(os.path.islink(full), path)
+        # the links are the multi-call binary under its other names
+        p = run_bin([os.path.join(prefix, "bin/mailq"), "-C",
+                     "/nonexistent.conf"])
+        self.assertEqual(p.returncode, 78, p.stderr)
+        with open(os.path.join(prefix, "lib/systemd/system/"
+                               "edgemta.service")) as f:
+            unit = f.read()
+        self.assertNotIn("@SBINDIR@", unit)
+        self.assertIn("ExecStart=%s/sbin/edgemta " % prefix, unit)
+
+    def test_systemd_unit_verifies(self):
+        """systemd-analyze verify: syntax, every key known, the binary
+        executable, the man pages of Documentation= found."""
+        prefix = os.path.join(self.tmp, "usr")
+        self.install(prefix)
+        unit = os.path.join(prefix, "lib/systemd/system/edgemta.service")
+        env = dict(os.environ, MANPATH=os.path.join(prefix, "share/man"))
+        p = subprocess.run(["systemd-analyze", "verify", unit], env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout + p.stderr, "")
+        with open(unit) as f:
+            text = f.read()
+        for want in ["Type=notify", "RuntimeDirectory=edgemta",
+                     "ProtectSystem=strict", "NoNewPrivileges=yes",
+                     "PrivateTmp=yes",
+                     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                     "SystemCallFilter=@system-service"]:
+            self.assertIn(want + "\n", text)
+        # a mistyped key is what verify exists to catch: prove it does
+        bad = os.path.join(self.tmp, "edgemta.service")
+        with open(bad, "w") as f:
+            f.write(text.replace("ProtectSystem=", "ProtectSystm="))
+        p = subprocess.run(["systemd-analyze", "verify", bad], env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn("Unknown key", p.stdout + p.stderr)
+
+    def test_ready_and_stopping_notifications(self):
+        """Type=notify: READY=1 once the listener accepts, STOPPING=1 on
+        SIGTERM, sent by edgemta itself to NOTIFY_SOCKET."""
+        path = os.path.join(self.tmp, "notify")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(ns.close)
+        ns.bind(path)
+        ns.settimeout(15)
+        old = os.environ.get("NOTIFY_SOCKET")
+        os.environ["NOTIFY_SOCKET"] = path
+        try:
+            r = self.relay(start=False)
+            r.start()
+        finally:
+            if old is None:
+                del os.environ["NOTIFY_SOCKET"]
+            else:
+                os.environ["NOTIFY_SOCKET"] = old
+        msg = ns.recv(4096).decode()
+        self.assertIn("READY=1", msg.split("\n"))
+        with helpers.Smtp(r.port) as s:
+            s.ehlo()
+        self.assertEqual(r.stop(), 0)
+        self.assertEqual(ns.recv(4096).decode(), "STOPPING=1")
+
+    def test_socket_directory_created_for_everyone(self):
+        """The default local_socket is /run/edgemta/edgemta.sock: the
+        daemon creates the socket's directory 0755 (sendmail users must
+        reach it), whatever the umask."""
+        sockdir = os.path.join(self.tmp, "run", "edgemta")
+        r = self.relay(start=False)
+        with open(r.conf, "a") as f:
+            f.write("local_socket = %s/edgemta.sock\n" % sockdir)
+        r.socket_path = os.path.join(sockdir, "edgemta.sock")
+        old = os.umask(0o077)
+        try:
+            r.start()
+        finally:
+            os.umask(old)
+        self.assertEqual(os.stat(sockdir).st_mode & 0o777, 0o755)
+        p = run_bin([BIN, "-c", r.conf, "queue", "flush"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_man_pages_lint_clean(self):
+        for page in ["edgemta.8", "edgemta.conf.5", "sendmail.8"]:
+            p = subprocess.run(["mandoc", "-Tlint", "-W", "warning",
+                                os.path.join(MAN, page)],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_conf5_documents_every_key(self):
+        """Every key `edgemta config` prints has an entry in
+        edgemta.conf(5), and every entry there is a real key."""
+        p = run_bin([BIN, "-c", "/dev/null", "config"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        code_keys = set(re.findall(r"^(\w+) =", p.stdout, re.M))
+        self.assertGreater(len(code_keys), 20)
+        doc_keys = conf5_keys()
+        self.assertEqual(sorted(code_keys - doc_keys), [],
+                         "keys missing from man/edgemta.conf.5")
+        self.assertEqual(sorted(doc_keys - code_keys), [],
+                         "edgemta.conf.5 documents keys that do not exist")
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
