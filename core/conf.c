@@ -82,6 +82,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(smtp_sasl_password_file, CT_STR, 0, 0),
 	KEY(smtp_sasl_username, CT_STR, 0, 0),
 	KEY(smtp_sasl_password, CT_SECRET, 0, 0),
+	KEY(user, CT_STR, 0, 0),
 };
 
 struct conf_unit {

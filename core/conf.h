@@ -15,6 +15,7 @@
 #define CONF_STR_MAX 256
 #define CONF_PATH_MAX 108	/* fits sockaddr_un.sun_path */
 #define CONF_ERR_MAX 256
+#define CONF_NAME_MAX 33	/* a login name (LOGIN_NAME_MAX is 256; 32 in practice) */
 #define CONF_TLS_CAFILE "/etc/ssl/certs/ca-certificates.crt"	/* Debian */
 
 enum listen_mode {
@@ -66,6 +67,8 @@ struct conf {
 	char smtp_sasl_password_file[CONF_PATH_MAX];	/* 0600 */
 	char smtp_sasl_username[CONF_STR_MAX];
 	char smtp_sasl_password[CONF_STR_MAX];
+	/* "" = keep the user edgemta was started as */
+	char user[CONF_NAME_MAX];
 };
 
 /* The effective smtp_tls_security_level (enum conf_tls_level). */

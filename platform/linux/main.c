@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -298,6 +300,74 @@ describe_listeners(const struct conf *c, char *buf, size_t len)
 	}
 }
 
+/*
+ * user = NAME: the account edgemta runs as once its listeners are open
+ * (ports 25, 465 and 587 need root to bind). NULL and a message in err
+ * when the account does not exist; a pointer to the entry (libc's static
+ * buffer: copy what is needed) otherwise, or NULL with err empty when no
+ * user is set.
+ */
+static const struct passwd *
+lookup_user(const struct conf *c, char *err, size_t errlen)
+{
+	const struct passwd *pw;
+
+	err[0] = '\0';
+	if (c->user[0] == '\0') {
+		return NULL;
+	}
+	pw = getpwnam(c->user);
+	if (pw == NULL) {
+		snprintf(err, errlen, "user = %s: no such user", c->user);
+	}
+	return pw;
+}
+
+/*
+ * Give up root for good. The queue file, the listeners and the TLS files
+ * are open already; the users file is read at each AUTH, so it must be
+ * readable by the new user (warned here, not fatal).
+ */
+static void
+drop_privileges(const struct conf *c)
+{
+	const struct passwd *pw;
+	char err[CONF_ERR_MAX];
+	uid_t uid;
+	gid_t gid;
+
+	pw = lookup_user(c, err, sizeof(err));
+	if (pw == NULL) {
+		if (err[0] != '\0') {
+			fail(EX_CONFIG, "%s", err);
+		}
+		return;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (getuid() == uid && geteuid() == uid) {
+		return;
+	}
+	if (geteuid() != 0) {
+		fail(EX_CONFIG, "user = %s: edgemta must be started as root "
+		    "or as that user", c->user);
+	}
+	if (initgroups(c->user, gid) < 0 || setgid(gid) < 0 ||
+	    setuid(uid) < 0) {
+		fail(EX_OSERR, "cannot become user %s: %s", c->user,
+		    strerror(errno));
+	}
+	if (uid != 0 && setuid(0) == 0) {
+		fail(EX_SOFTWARE, "root privileges could not be given up");
+	}
+	if (c->smtpd_users_file[0] != '\0' &&
+	    access(c->smtpd_users_file, R_OK) != 0) {
+		log_warn("%s: not readable by user %s: AUTH will fail",
+		    c->smtpd_users_file, c->user);
+	}
+	log_info("running as user %s (uid %lu)", c->user, (unsigned long)uid);
+}
+
 static int
 run_daemon(struct conf *c, bool foreground)
 {
@@ -350,6 +420,7 @@ run_daemon(struct conf *c, bool foreground)
 	if (sched_start(c, host) != 0) {
 		fail(EX_UNAVAILABLE, "cannot start the delivery scheduler");
 	}
+	drop_privileges(c);
 	describe_listeners(c, where, sizeof(where));
 	log_info("edgemta %s started: %lu messages in queue, listening on %s",
 	    EDGEMTA_VERSION, (unsigned long)queue_count(), where);
@@ -470,6 +541,11 @@ main(int argc, char **argv)
 	}
 	if (cmd == NULL || strcmp(cmd, "check") == 0) {
 		if (conf_validate(&main_conf, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: %s\n", path, err);
+			return EX_CONFIG;
+		}
+		if (lookup_user(&main_conf, err, sizeof(err)) == NULL &&
+		    err[0] != '\0') {
 			fprintf(stderr, "%s: %s\n", path, err);
 			return EX_CONFIG;
 		}

@@ -3,12 +3,14 @@ systemd-analyze verify), readiness over NOTIFY_SOCKET, the man pages
 (mandoc -Tlint) and edgemta.conf(5) kept in step with `edgemta config`.
 (The OpenWrt package is tested in test_openwrt.py.)"""
 import os
+import pwd
 import re
 import socket
 import subprocess
 
 import helpers
 from helpers import BIN, run_bin
+from test_delivery import DeliveryBase
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MAN = os.path.join(ROOT, "man")
@@ -25,7 +27,7 @@ def conf5_keys():
     return keys
 
 
-class Packaging(helpers.RelayTest):
+class Packaging(DeliveryBase):
 
     def install(self, prefix):
         build = os.path.dirname(BIN)
@@ -133,6 +135,44 @@ class Packaging(helpers.RelayTest):
         self.assertEqual(os.stat(sockdir).st_mode & 0o777, 0o755)
         p = run_bin([BIN, "-c", r.conf, "queue", "flush"])
         self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_runs_as_user_after_binding(self):
+        """user = nobody: listeners and queue opened as root, then the
+        daemon is nobody for good; intake, sendmail, admin commands and
+        delivery still work."""
+        nobody = pwd.getpwnam("nobody")
+        sh = self.smarthost()
+        r = self.relay_to(sh.port, start=False)
+        with open(r.conf, "a") as f:
+            f.write("user = nobody\n")
+        r.start()
+        self.assertTrue(helpers.wait_until(
+            lambda: "running as user nobody" in r.log_text(), 10))
+        with open("/proc/%d/status" % r.pid) as f:
+            status = f.read()
+        uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+        gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+        self.assertEqual(set(uids), {str(nobody.pw_uid)})
+        self.assertEqual(set(gids), {str(nobody.pw_gid)})
+        self.send(r, [b"Subject: as nobody\r\n\r\nhi\r\n"])
+        p = run_bin([BIN, "sendmail", "-C", r.conf, "-i",
+                     "bob@example.net"], input=b"Subject: sm\n\nhi\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.wait_msgs(sh, 2)
+        self.wait_queue_empty(r)
+        p = r.cli("queue", "flush")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(r.stop(), 0)
+
+    def test_unknown_user_is_a_config_error(self):
+        r = self.relay(start=False)
+        with open(r.conf, "a") as f:
+            f.write("user = no-such-user-here\n")
+        for args in (["check"], ["-f"]):
+            p = run_bin([BIN, "-c", r.conf] + args, timeout=20)
+            self.assertEqual(p.returncode, 78, p.stderr)
+            self.assertIn("user = no-such-user-here: no such user",
+                          p.stderr)
 
     def test_man_pages_lint_clean(self):
         for page in ["edgemta.8", "edgemta.conf.5", "sendmail.8"]:

@@ -448,8 +448,8 @@ test_print(void)
 	nprinted = 0;
 	conf_print(&c, collect, &lines);
 	/* every key once (one listener by default) */
-	/* 17 + 10 TLS and AUTH keys + 3 DNS keys */
-	CHECK_EQ(lines, 30);
+	/* 17 + 10 TLS and AUTH keys + 3 DNS keys + user */
+	CHECK_EQ(lines, 31);
 	CHECK(strstr(printed, "myhostname =\n") != NULL);
 	CHECK(strstr(printed, "\nlisten = 127.0.0.1:2525 smtp\n") != NULL);
 	CHECK(strstr(printed, "\nmynetworks = 127.0.0.0/8 [::1]/128\n") !=
