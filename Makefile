@@ -113,10 +113,13 @@ $(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
-		$(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_SRC:%.c=$(BUILD)/%.o) \
-		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a $(LIBS)
+		-Iplatform/linux $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(filter %.o,$^) $(BUILD)/libedgemta-core.a $(LIBS)
 
-$(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake
+# A unit test of a platform backend links that backend.
+$(BUILD)/test/flash_mtd_test: $(BUILD)/platform/linux/flash_mtd.o
+
+$(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake -Iplatform/sim -Iplatform/linux
 $(BUILD)/platform/sim/%.o: CPPFLAGS += -Iplatform/sim
 
 unit: $(UNIT_BIN)

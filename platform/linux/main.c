@@ -24,7 +24,7 @@
 
 #include "dnsq.h"
 #include "ev.h"
-#include "flash_file.h"
+#include "flash_mtd.h"
 #include "linux.h"
 #include "log.h"
 #include "platform.h"
@@ -383,18 +383,28 @@ run_daemon(struct conf *c, bool foreground)
 	} else if (plat_hostname(host, sizeof(host)) != 0) {
 		snprintf(host, sizeof(host), "localhost");
 	}
-	make_parent_dirs(c->queue_path, 0700);
+	if (!flash_mtd_path(c->queue_path)) {
+		make_parent_dirs(c->queue_path, 0700);
+	}
 	/* the socket's directory must be searchable by every sendmail user */
 	if (c->local_socket[0] != '\0') {
 		make_parent_dirs(c->local_socket, 0755);
 	}
-	r = flash_file_open(&main_flash, c->queue_path, c->queue_size, false);
+	r = flash_open_queue(&main_flash, c->queue_path, c->queue_size, false,
+	    where, sizeof(where));
 	if (r == EDGEMTA_E_LOCKED) {
 		fail(EX_TEMPFAIL, "%s: queue_path is in use by another edgemta "
 		    "process", c->queue_path);
 	} else if (r != 0) {
-		fail(EX_IOERR, "%s: cannot open the queue: %s", c->queue_path,
-		    edgemta_strerror(r));
+		fail(r == EDGEMTA_E_INVAL ? EX_CONFIG : EX_IOERR,
+		    "cannot open the queue: %s", where);
+	}
+	if (flash_mtd_owns(&main_flash)) {
+		log_info("queue on MTD %s: %lu erase blocks of %lu bytes, "
+		    "%lu bad blocks left out", c->queue_path,
+		    (unsigned long)main_flash.block_count,
+		    (unsigned long)main_flash.block_size,
+		    (unsigned long)flash_mtd_bad_blocks(&main_flash));
 	}
 	r = queue_open(&main_flash, 0);
 	if (r != 0) {
@@ -451,7 +461,7 @@ run_daemon(struct conf *c, bool foreground)
 	sched_stop();
 	queue_commit();
 	queue_close();
-	flash_file_close(&main_flash);
+	flash_close_queue(&main_flash);
 	if (CONFIG_DNS) {
 		dnsq_shutdown();
 	}
