@@ -18,7 +18,8 @@
 #include "queue.h"
 
 #define PG CONFIG_QUEUE_PAGE_SIZE
-#define EB (8u * CONFIG_QUEUE_PAGE_SIZE)	/* erase block */
+/* an erase block: at least 8 pages, 4 KiB in the default geometry */
+#define EB (8u * PG > 4096u ? 8u * PG : 4096u)
 #define NM 40
 
 static struct mtd_emul emul;
