@@ -101,6 +101,17 @@ int conf_validate(const struct conf *c, char *err, size_t errlen);
 void conf_print(const struct conf *c, void (*out)(void *arg,
     const char *line), void *arg);
 
+/*
+ * Reload support: call changed(arg, key) for each key whose effective
+ * value differs between a and b, in conf_print's order.
+ */
+void conf_diff(const struct conf *a, const struct conf *b,
+    void (*changed)(void *arg, const char *key), void *arg);
+
+/* Copy the value of key (with its count, for lists) from src to dst. */
+void conf_copy_key(struct conf *dst, const struct conf *src,
+    const char *key);
+
 /* true if a is inside one of c->mynetworks. */
 bool conf_in_mynetworks(const struct conf *c, const struct net_addr *a);
 

@@ -173,6 +173,76 @@ on_signal(int sig)
 	errno = saved;
 }
 
+/*
+ * SIGHUP: read the configuration file again. A file with an error changes
+ * nothing. Of the keys that changed, those the modules read afresh each
+ * time they need them take effect at once; the others (listeners, queue,
+ * TLS files, relayhost, ...) keep their running values until a restart,
+ * and the log says which. Deferred mail is retried with what is new.
+ */
+static const char *const reload_live[] = {
+	"mynetworks", "smtpd_timeout", "message_size_limit",
+	"minimal_backoff_time", "maximal_backoff_time",
+	"maximal_queue_lifetime", "bounce_notice_recipient",
+	"bounce_rate_limit", "default_destination_concurrency_limit",
+	"smtp_address_preference", "aliases", "sender_rewrite",
+};
+
+static char main_conf_path[4096];
+static bool main_conf_missing_ok;
+static struct conf reload_conf;		/* static: several KiB */
+static char reload_now[512], reload_later[512];
+
+static void
+reload_add(char *list, size_t len, const char *key)
+{
+	size_t o = strlen(list);
+
+	snprintf(list + o, len - o, "%s%s", o ? ", " : "", key);
+}
+
+static void
+on_reload_changed(void *arg, const char *key)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < ARRAY_SIZE(reload_live); i++) {
+		if (strcmp(key, reload_live[i]) == 0) {
+			conf_copy_key(&main_conf, &reload_conf, key);
+			reload_add(reload_now, sizeof(reload_now), key);
+			return;
+		}
+	}
+	reload_add(reload_later, sizeof(reload_later), key);
+}
+
+static void
+main_reload(void)
+{
+	char err[CONF_ERR_MAX];
+
+	if (conf_load_file(&reload_conf, main_conf_path, main_conf_missing_ok,
+	    err, sizeof(err)) != 0 ||
+	    conf_validate(&reload_conf, err, sizeof(err)) != 0) {
+		log_err("reload: %s; the running configuration is kept", err);
+		return;
+	}
+	reload_now[0] = reload_later[0] = '\0';
+	conf_diff(&main_conf, &reload_conf, on_reload_changed, NULL);
+	if (reload_now[0] == '\0' && reload_later[0] == '\0') {
+		log_info("reload: %s re-read: nothing changed", main_conf_path);
+	} else if (reload_now[0] != '\0') {
+		log_info("reload: %s re-read: in effect now: %s",
+		    main_conf_path, reload_now);
+	}
+	if (reload_later[0] != '\0') {
+		log_warn("reload: changed, but in effect only after a restart "
+		    "(the running values are kept): %s", reload_later);
+	}
+	sched_flush();
+}
+
 /* The self-pipe became readable: act on signals in loop context. */
 static void
 on_signal_pipe(void *arg, unsigned events)
@@ -191,6 +261,8 @@ on_signal_pipe(void *arg, unsigned events)
 				}
 				main_stopping = true;
 				ev_stop();
+			} else if (buf[i] == SIGHUP) {
+				main_reload();
 			} else {
 				log_info("signal %d: flushing the queue",
 				    buf[i]);
@@ -544,6 +616,11 @@ main(int argc, char **argv)
 	if (cmd != NULL) {
 		plat_log_open(true, "edgemta");
 	}
+	/* a reload finds the file again after the daemon left its cwd */
+	if (realpath(path, main_conf_path) == NULL) {
+		snprintf(main_conf_path, sizeof(main_conf_path), "%s", path);
+	}
+	main_conf_missing_ok = missing_ok;
 	if (conf_load_file(&main_conf, path, missing_ok, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);

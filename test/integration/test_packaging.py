@@ -5,6 +5,7 @@ systemd-analyze verify), readiness over NOTIFY_SOCKET, the man pages
 import os
 import pwd
 import re
+import signal
 import socket
 import subprocess
 
@@ -80,6 +81,7 @@ class Packaging(DeliveryBase):
         with open(unit) as f:
             text = f.read()
         for want in ["Type=notify", "RuntimeDirectory=edgemta",
+                     "ExecReload=/bin/kill -HUP $MAINPID",
                      "ProtectSystem=strict", "NoNewPrivileges=yes",
                      "PrivateTmp=yes",
                      "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
@@ -173,6 +175,55 @@ class Packaging(DeliveryBase):
             self.assertEqual(p.returncode, 78, p.stderr)
             self.assertIn("user = no-such-user-here: no such user",
                           p.stderr)
+
+    def test_sighup_reloads_configuration(self):
+        """SIGHUP (systemd's ExecReload) re-reads the file: mynetworks
+        takes effect for new sessions at once, an open session and the
+        queue are untouched, a key that needs a restart is named, and a
+        broken file changes nothing."""
+        r = self.relay()
+        with helpers.Smtp(r.port) as s:
+            s.ehlo()
+            code, text = s.send_message("a@example.org", ["b@example.net"],
+                                        b"Subject: kept\r\n\r\nx\r\n")
+            self.assertEqual(code, 250, text)
+        with open(r.conf) as f:
+            orig = f.read()
+        old = helpers.Smtp(r.port)
+        self.addCleanup(old.close)
+        old.ehlo()
+        with open(r.conf, "w") as f:
+            f.write(orig.replace("mynetworks = 127.0.0.0/8",
+                                 "mynetworks = 192.0.2.0/24") +
+                    "smtpd_timeout = 2m\nrelayhost = [127.0.0.1]:2\n")
+        os.kill(r.pid, signal.SIGHUP)
+        self.assertTrue(helpers.wait_until(
+            lambda: "reload:" in r.log_text(), 10), r.log_tail())
+        log = r.log_text()
+        self.assertIn("in effect now: mynetworks, smtpd_timeout", log)
+        self.assertIn("in effect only after a restart (the running values "
+                      "are kept): relayhost", log)
+        # a new session from 127.0.0.1 may no longer relay
+        with helpers.Smtp(r.port) as s:
+            s.ehlo()
+            self.assertEqual(s.cmd("MAIL FROM:<a@example.org>")[0], 250)
+            code, text = s.cmd("RCPT TO:<b@example.net>")
+            self.assertEqual(code, 554, text)
+        # the session opened before the reload keeps going
+        code, text = old.send_message("a@example.org", ["c@example.net"],
+                                      b"Subject: old\r\n\r\ny\r\n")
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(r.queue_list()), 2)
+        # a broken file: logged, the running configuration stays
+        with open(r.conf, "a") as f:
+            f.write("no_such_key = 1\n")
+        os.kill(r.pid, signal.SIGHUP)
+        self.assertTrue(helpers.wait_until(
+            lambda: "the running configuration is kept" in r.log_text(),
+            10), r.log_tail())
+        self.assertIn("no_such_key", r.log_text())
+        self.assertTrue(r.running())
+        self.assertEqual(r.stop(), 0)
 
     def test_man_pages_lint_clean(self):
         for page in ["edgemta.8", "edgemta.conf.5", "sendmail.8"]:
