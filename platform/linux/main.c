@@ -43,7 +43,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: edgemta [-c FILE] [-f] [-v] [-d]   run the relay\n"
+	    "usage: edgemta [-c FILE] [-f [-s]] [-v] [-d]   run the relay\n"
 	    "       edgemta [-c FILE] check            validate the config\n"
 	    "       edgemta [-c FILE] config           print every setting\n"
 	    "       edgemta [-c FILE] passwd USER   (password on stdin)\n"
@@ -441,7 +441,7 @@ drop_privileges(const struct conf *c)
 }
 
 static int
-run_daemon(struct conf *c, bool foreground)
+run_daemon(struct conf *c, bool foreground, bool use_syslog)
 {
 	char host[CONF_STR_MAX], where[400];
 	int r;
@@ -449,7 +449,7 @@ run_daemon(struct conf *c, bool foreground)
 	if (!foreground) {
 		daemonize();
 	}
-	plat_log_open(foreground, "edgemta");
+	plat_log_open(foreground && !use_syslog, "edgemta");
 	if (c->myhostname[0] != '\0') {
 		snprintf(host, sizeof(host), "%s", c->myhostname);
 	} else if (plat_hostname(host, sizeof(host)) != 0) {
@@ -562,6 +562,7 @@ main(int argc, char **argv)
 	const char *prog = argc > 0 ? base_name(argv[0]) : "edgemta";
 	const char *cfile = NULL, *path, *cmd;
 	bool foreground = false, verbose = false, missing_ok;
+	bool use_syslog = false;
 	char err[CONF_ERR_MAX];
 	int opt;
 
@@ -585,13 +586,18 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	while ((opt = getopt(argc, argv, "+c:fvdh")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:fsvdh")) != -1) {
 		switch (opt) {
 		case 'c':
 			cfile = optarg;
 			break;
 		case 'f':
 			foreground = true;
+			break;
+		case 's':
+			/* in the foreground, but logging to syslog: under an
+			 * init that keeps the process (start-stop-daemon -b) */
+			use_syslog = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -637,7 +643,7 @@ main(int argc, char **argv)
 			return EX_CONFIG;
 		}
 		if (cmd == NULL) {
-			return run_daemon(&main_conf, foreground);
+			return run_daemon(&main_conf, foreground, use_syslog);
 		}
 		if (tls_files_setup(&main_conf, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s\n", err);

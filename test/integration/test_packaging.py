@@ -5,6 +5,7 @@ systemd-analyze verify), readiness over NOTIFY_SOCKET, the man pages
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -224,6 +225,64 @@ class Packaging(DeliveryBase):
         self.assertIn("no_such_key", r.log_text())
         self.assertTrue(r.running())
         self.assertEqual(r.stop(), 0)
+
+    def test_busybox_init_script(self):
+        """packaging/sysv/edgemta under BusyBox's sh and start-stop-daemon:
+        start (ready when it answers), status, reload (a new mynetworks
+        in effect), stop (clean), status again."""
+        bbdir = os.path.join(self.tmp, "bb")
+        os.makedirs(bbdir)
+        for applet in ["start-stop-daemon", "sleep", "cat", "rm", "kill"]:
+            os.symlink(shutil.which("busybox"), os.path.join(bbdir, applet))
+        r = self.relay(start=False)
+        pidfile = os.path.join(self.tmp, "edgemta.pid")
+        env = dict(os.environ, EDGEMTA_DAEMON=BIN, EDGEMTA_CONF=r.conf,
+                   EDGEMTA_PIDFILE=pidfile,
+                   PATH=bbdir + ":" + os.environ["PATH"])
+
+        def init(action):
+            return subprocess.run(
+                ["busybox", "sh", os.path.join(ROOT, "packaging", "sysv",
+                                               "edgemta"), action],
+                env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(init("status").returncode, 3)
+        p = init("start")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        def kill_left():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.addCleanup(kill_left)
+        p = init("status")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("running (pid %d)" % pid, p.stdout)
+        with helpers.Smtp(r.port) as s:
+            s.ehlo()
+            code, text = s.send_message("a@example.org", ["b@example.net"],
+                                        b"Subject: init\r\n\r\nx\r\n")
+            self.assertEqual(code, 250, text)
+        with open(r.conf) as f:
+            text = f.read()
+        with open(r.conf, "w") as f:
+            f.write(text.replace("mynetworks = 127.0.0.0/8",
+                                 "mynetworks = 192.0.2.0/24"))
+        self.assertEqual(init("reload").returncode, 0)
+
+        def denied():
+            with helpers.Smtp(r.port) as s:
+                s.ehlo()
+                s.cmd("MAIL FROM:<a@example.org>")
+                return s.cmd("RCPT TO:<b@example.net>")[0] == 554
+        self.assertTrue(helpers.wait_until(denied, 10))
+        p = init("stop")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(pidfile))
+        self.assertRaises(ProcessLookupError, os.kill, pid, 0)
+        self.assertEqual(init("status").returncode, 3)
+        self.assertEqual(len(r.queue_list()), 1)
 
     def test_man_pages_lint_clean(self):
         for page in ["edgemta.8", "edgemta.conf.5", "sendmail.8"]:
