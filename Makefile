@@ -113,10 +113,13 @@ $(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
-		$(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_SRC:%.c=$(BUILD)/%.o) \
-		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a $(LIBS)
+		-Iplatform/linux $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(filter %.o,$^) $(BUILD)/libedgemta-core.a $(LIBS)
 
-$(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake
+# A unit test of a platform backend links that backend.
+$(BUILD)/test/flash_mtd_test: $(BUILD)/platform/linux/flash_mtd.o
+
+$(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake -Iplatform/sim -Iplatform/linux
 $(BUILD)/platform/sim/%.o: CPPFLAGS += -Iplatform/sim
 
 unit: $(UNIT_BIN)
@@ -136,11 +139,23 @@ ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
 		"($(BUILD)/edgemta.stripped)"
 endif
 
+# PREFIX, DESTDIR, MANDIR and SYSTEMDUNITDIR are the packager's to set.
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+
 install: $(BUILD)/edgemta
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/edgemta $(DESTDIR)$(PREFIX)/sbin/edgemta
 	ln -sf edgemta $(DESTDIR)$(PREFIX)/sbin/sendmail
 	ln -sf ../sbin/edgemta $(DESTDIR)$(PREFIX)/bin/mailq
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/edgemta.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/edgemta.8 man/sendmail.8 $(DESTDIR)$(MANDIR)/man8/
+	ln -sf sendmail.8 $(DESTDIR)$(MANDIR)/man8/mailq.8
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' packaging/systemd/edgemta.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/edgemta.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/edgemta.service
 	if [ -f config/edgemta.conf.example ]; then \
 		install -d $(DESTDIR)$(PREFIX)/share/doc/edgemta && \
 		install -m 0644 config/edgemta.conf.example \

@@ -88,6 +88,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(smtp_sasl_password_file, CT_STR, 0, 0),
 	KEY(smtp_sasl_username, CT_STR, 0, 0),
 	KEY(smtp_sasl_password, CT_SECRET, 0, 0),
+	KEY(user, CT_STR, 0, 0),
 };
 
 _Static_assert(ARRAY_SIZE(conf_keys) <= CONF_NKEYS, "raise CONF_NKEYS");
@@ -895,4 +896,82 @@ conf_in_mynetworks(const struct conf *c, const struct net_addr *a)
 		}
 	}
 	return false;
+}
+
+static const struct conf_key *
+conf_find_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+		if (strcmp(conf_keys[i].name, name) == 0) {
+			return &conf_keys[i];
+		}
+	}
+	return NULL;
+}
+
+/* Where a list key keeps its count, or NULL. */
+static const unsigned *
+conf_count(const struct conf *c, const struct conf_key *k)
+{
+	if (k->type == CT_LISTEN) {
+		return &c->nlisten;
+	}
+	if (k->type == CT_NETS) {
+		return &c->nmynetworks;
+	}
+	return NULL;
+}
+
+static bool
+conf_key_same(const struct conf *a, const struct conf *b,
+    const struct conf_key *k)
+{
+	const char *fa = (const char *)a + k->off;
+	const char *fb = (const char *)b + k->off;
+	const unsigned *na = conf_count(a, k), *nb = conf_count(b, k);
+
+	switch (k->type) {
+	case CT_SIZE:
+	case CT_TIME:
+	case CT_UINT:
+		return memcmp(fa, fb, k->size) == 0;
+	case CT_LISTEN:
+	case CT_NETS:
+		/* unused entries stay zero (conf_defaults clears all) */
+		return *na == *nb && memcmp(fa, fb, k->size) == 0;
+	default:
+		/* strings: what follows the NUL may differ */
+		return strncmp(fa, fb, k->size) == 0;
+	}
+}
+
+void
+conf_diff(const struct conf *a, const struct conf *b,
+    void (*changed)(void *arg, const char *key), void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+		if (!conf_key_same(a, b, &conf_keys[i])) {
+			changed(arg, conf_keys[i].name);
+		}
+	}
+}
+
+void
+conf_copy_key(struct conf *dst, const struct conf *src, const char *key)
+{
+	const struct conf_key *k = conf_find_key(key);
+
+	if (k == NULL) {
+		return;
+	}
+	memcpy((char *)dst + k->off, (const char *)src + k->off, k->size);
+	if (k->type == CT_LISTEN) {
+		dst->nlisten = src->nlisten;
+	} else if (k->type == CT_NETS) {
+		dst->nmynetworks = src->nmynetworks;
+	}
 }

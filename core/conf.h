@@ -15,8 +15,9 @@
 #define CONF_STR_MAX 256
 #define CONF_PATH_MAX 108	/* fits sockaddr_un.sun_path */
 #define CONF_ERR_MAX 256
+#define CONF_NAME_MAX 33	/* a login name (LOGIN_NAME_MAX is 256; 32 in practice) */
 #define CONF_TLS_CAFILE "/etc/ssl/certs/ca-certificates.crt"	/* Debian */
-#define CONF_NKEYS 32	/* >= the rows of conf.c's key table */
+#define CONF_NKEYS 40	/* >= the rows of conf.c's key table */
 
 enum listen_mode {
 	LISTEN_SMTP = 0,	/* port 25: relay for mynetworks */
@@ -71,6 +72,8 @@ struct conf {
 	char smtp_sasl_password_file[CONF_PATH_MAX];	/* 0600 */
 	char smtp_sasl_username[CONF_STR_MAX];
 	char smtp_sasl_password[CONF_STR_MAX];
+	/* "" = keep the user edgemta was started as */
+	char user[CONF_NAME_MAX];
 	/* where each key was set, for messages (conf_where) */
 	const char *file;		/* name given to conf_parse, or NULL */
 	uint16_t line[CONF_NKEYS];	/* per key row; 0 = not in the file */
@@ -129,6 +132,17 @@ unsigned conf_warnings(const struct conf *c, void (*out)(void *arg,
 /* Print every effective setting as "key = value" lines through out(). */
 void conf_print(const struct conf *c, void (*out)(void *arg,
     const char *line), void *arg);
+
+/*
+ * Reload support: call changed(arg, key) for each key whose effective
+ * value differs between a and b, in conf_print's order.
+ */
+void conf_diff(const struct conf *a, const struct conf *b,
+    void (*changed)(void *arg, const char *key), void *arg);
+
+/* Copy the value of key (with its count, for lists) from src to dst. */
+void conf_copy_key(struct conf *dst, const struct conf *src,
+    const char *key);
 
 /* true if a is inside one of c->mynetworks. */
 bool conf_in_mynetworks(const struct conf *c, const struct net_addr *a);

@@ -19,7 +19,8 @@ if [ "$mode" = test ]; then
 	pkgs+=(dnsmasq-base python3-dnslib python3-aiosmtpd curl s-nail faketime strace clang valgrind
 		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi
 		openssl testssl.sh libfaketime
-		git git-email libmailtools-perl)
+		git git-email libmailtools-perl
+		mandoc systemd busybox)
 	# clang's sanitizer runtime lives in its own package on Debian 12.
 	if command -v clang >/dev/null 2>&1; then
 		v=$(clang -dumpversion 2>/dev/null | cut -d. -f1)

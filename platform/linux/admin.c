@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "flash_file.h"
+#include "flash_mtd.h"
 #include "linux.h"
 #include "platform.h"
 #include "queue.h"
@@ -48,28 +48,31 @@ queue_file_exists(const struct conf *c)
 {
 	struct stat st;
 
-	return stat(c->queue_path, &st) == 0 || errno != ENOENT;
+	/* a partition always exists; opening it says if it does not */
+	return flash_mtd_path(c->queue_path) ||
+	    stat(c->queue_path, &st) == 0 || errno != ENOENT;
 }
 
 int
 admin_queue_open_ro(const struct conf *c, struct flash *fl)
 {
+	char err[CONF_ERR_MAX];
 	int r;
 
 	if (!queue_file_exists(c)) {
 		return EDGEMTA_E_NOENT;	/* no queue yet: an empty queue */
 	}
-	r = flash_file_open(fl, c->queue_path, c->queue_size, true);
+	r = flash_open_queue(fl, c->queue_path, c->queue_size, true, err,
+	    sizeof(err));
 	if (r != 0) {
-		fprintf(stderr, "%s: cannot open the queue: %s\n",
-		    c->queue_path, edgemta_strerror(r));
+		fprintf(stderr, "cannot open the queue: %s\n", err);
 		return r;
 	}
 	r = queue_open(fl, QUEUE_O_RDONLY);
 	if (r != 0) {
 		fprintf(stderr, "%s: %s\n", c->queue_path,
 		    admin_queue_strerror(r));
-		flash_file_close(fl);
+		flash_close_queue(fl);
 	}
 	return r;
 }
@@ -188,7 +191,7 @@ cmd_list(const struct conf *c)
 	queue_foreach(list_one, &rc);
 	admin_queue_damage_note();
 	queue_close();
-	flash_file_close(&admin_flash);
+	flash_close_queue(&admin_flash);
 	if (fflush(stdout) != 0) {
 		rc = 1;
 	}
@@ -239,7 +242,7 @@ cmd_show(const struct conf *c, const char *arg)
 		    edgemta_strerror(r));
 	}
 	queue_close();
-	flash_file_close(&admin_flash);
+	flash_close_queue(&admin_flash);
 	if (fflush(stdout) != 0) {
 		r = EDGEMTA_E_IO;
 	}
@@ -396,7 +399,7 @@ delete_offline(const struct conf *c, const char *what)
 {
 	bool all = strcasecmp(what, "all") == 0;
 	bool deferred = strcasecmp(what, "deferred") == 0;
-	char id[QUEUE_ID_STRLEN];
+	char id[QUEUE_ID_STRLEN], err[CONF_ERR_MAX];
 	unsigned i, n = 0;
 	int r, rc = 0;
 
@@ -413,7 +416,8 @@ delete_offline(const struct conf *c, const char *what)
 		printf("0 messages deleted\n");
 		return 0;
 	}
-	r = flash_file_open(&admin_flash, c->queue_path, c->queue_size, false);
+	r = flash_open_queue(&admin_flash, c->queue_path, c->queue_size, false,
+	    err, sizeof(err));
 	if (r == EDGEMTA_E_LOCKED) {
 		fprintf(stderr, "%s: queue_path is in use by another edgemta "
 		    "process, but it does not answer on %s\n", c->queue_path,
@@ -421,15 +425,14 @@ delete_offline(const struct conf *c, const char *what)
 		return EX_TEMPFAIL;
 	}
 	if (r != 0) {
-		fprintf(stderr, "%s: cannot open the queue: %s\n",
-		    c->queue_path, edgemta_strerror(r));
+		fprintf(stderr, "cannot open the queue: %s\n", err);
 		return 1;
 	}
 	r = queue_open(&admin_flash, 0);
 	if (r != 0) {
 		fprintf(stderr, "%s: %s\n", c->queue_path,
 		    admin_queue_strerror(r));
-		flash_file_close(&admin_flash);
+		flash_close_queue(&admin_flash);
 		return 1;
 	}
 	if (all || deferred) {
@@ -451,7 +454,7 @@ delete_offline(const struct conf *c, const char *what)
 	}
 	queue_commit();
 	queue_close();
-	flash_file_close(&admin_flash);
+	flash_close_queue(&admin_flash);
 	if (all || deferred) {
 		printf("%u message%s deleted\n", n, n == 1 ? "" : "s");
 	}

@@ -16,6 +16,12 @@
 void plat_log_open(bool foreground, const char *ident);
 
 /*
+ * Service-manager notification (systemd's NOTIFY_SOCKET protocol): state
+ * is "READY=1", "STOPPING=1", ... A no-op when NOTIFY_SOCKET is unset.
+ */
+void plat_notify(const char *state);
+
+/*
  * Load the runtime configuration: defaults, then the file at path.
  * A missing file is an error unless missing_ok (the built-in default
  * path may be absent). 0 or EDGEMTA_E_INVAL / _NOENT with

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,7 +24,7 @@
 
 #include "dnsq.h"
 #include "ev.h"
-#include "flash_file.h"
+#include "flash_mtd.h"
 #include "linux.h"
 #include "log.h"
 #include "platform.h"
@@ -41,7 +43,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: edgemta [-c FILE] [-f] [-v] [-d]   run the relay\n"
+	    "usage: edgemta [-c FILE] [-f [-s]] [-v] [-d]   run the relay\n"
 	    "       edgemta [-c FILE] check            validate the config\n"
 	    "       edgemta [-c FILE] config           print every setting\n"
 	    "       edgemta [-c FILE] passwd USER   (password on stdin)\n"
@@ -128,7 +130,7 @@ daemonize(void)
 
 /* mkdir -p of the directory that holds path, mode 0700. */
 static void
-make_parent_dirs(const char *path)
+make_parent_dirs(const char *path, mode_t mode)
 {
 	char dir[CONF_PATH_MAX];
 	char *p;
@@ -144,7 +146,10 @@ make_parent_dirs(const char *path)
 			char c = *p;
 
 			*p = '\0';
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			if (mkdir(dir, mode) == 0) {
+				/* exactly mode, whatever the umask */
+				(void)chmod(dir, mode);
+			} else if (errno != EEXIST) {
 				fail(EX_CANTCREAT, "cannot create %s: %s", dir,
 				    strerror(errno));
 			}
@@ -168,6 +173,76 @@ on_signal(int sig)
 	errno = saved;
 }
 
+/*
+ * SIGHUP: read the configuration file again. A file with an error changes
+ * nothing. Of the keys that changed, those the modules read afresh each
+ * time they need them take effect at once; the others (listeners, queue,
+ * TLS files, relayhost, ...) keep their running values until a restart,
+ * and the log says which. Deferred mail is retried with what is new.
+ */
+static const char *const reload_live[] = {
+	"mynetworks", "smtpd_timeout", "message_size_limit",
+	"minimal_backoff_time", "maximal_backoff_time",
+	"maximal_queue_lifetime", "bounce_notice_recipient",
+	"bounce_rate_limit", "default_destination_concurrency_limit",
+	"smtp_address_preference", "aliases", "sender_rewrite",
+};
+
+static char main_conf_path[4096];
+static bool main_conf_missing_ok;
+static struct conf reload_conf;		/* static: several KiB */
+static char reload_now[512], reload_later[512];
+
+static void
+reload_add(char *list, size_t len, const char *key)
+{
+	size_t o = strlen(list);
+
+	snprintf(list + o, len - o, "%s%s", o ? ", " : "", key);
+}
+
+static void
+on_reload_changed(void *arg, const char *key)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < ARRAY_SIZE(reload_live); i++) {
+		if (strcmp(key, reload_live[i]) == 0) {
+			conf_copy_key(&main_conf, &reload_conf, key);
+			reload_add(reload_now, sizeof(reload_now), key);
+			return;
+		}
+	}
+	reload_add(reload_later, sizeof(reload_later), key);
+}
+
+static void
+main_reload(void)
+{
+	char err[CONF_ERR_MAX];
+
+	if (conf_load_file(&reload_conf, main_conf_path, main_conf_missing_ok,
+	    err, sizeof(err)) != 0 ||
+	    conf_validate(&reload_conf, err, sizeof(err)) != 0) {
+		log_err("reload: %s; the running configuration is kept", err);
+		return;
+	}
+	reload_now[0] = reload_later[0] = '\0';
+	conf_diff(&main_conf, &reload_conf, on_reload_changed, NULL);
+	if (reload_now[0] == '\0' && reload_later[0] == '\0') {
+		log_info("reload: %s re-read: nothing changed", main_conf_path);
+	} else if (reload_now[0] != '\0') {
+		log_info("reload: %s re-read: in effect now: %s",
+		    main_conf_path, reload_now);
+	}
+	if (reload_later[0] != '\0') {
+		log_warn("reload: changed, but in effect only after a restart "
+		    "(the running values are kept): %s", reload_later);
+	}
+	sched_flush();
+}
+
 /* The self-pipe became readable: act on signals in loop context. */
 static void
 on_signal_pipe(void *arg, unsigned events)
@@ -186,6 +261,8 @@ on_signal_pipe(void *arg, unsigned events)
 				}
 				main_stopping = true;
 				ev_stop();
+			} else if (buf[i] == SIGHUP) {
+				main_reload();
 			} else {
 				log_info("signal %d: flushing the queue",
 				    buf[i]);
@@ -282,7 +359,8 @@ log_warning(void *arg, const char *line)
 	log_warn("%s", line);
 }
 
-/* "127.0.0.1:25 (smtp), [::1]:587 (submission), /run/edgemta.sock" */
+/* "127.0.0.1:25 (smtp), [::1]:587 (submission), /run/edgemta/edgemta.sock"
+ */
 static void
 describe_listeners(const struct conf *c, char *buf, size_t len)
 {
@@ -307,8 +385,76 @@ describe_listeners(const struct conf *c, char *buf, size_t len)
 	}
 }
 
+/*
+ * user = NAME: the account edgemta runs as once its listeners are open
+ * (ports 25, 465 and 587 need root to bind). NULL and a message in err
+ * when the account does not exist; a pointer to the entry (libc's static
+ * buffer: copy what is needed) otherwise, or NULL with err empty when no
+ * user is set.
+ */
+static const struct passwd *
+lookup_user(const struct conf *c, char *err, size_t errlen)
+{
+	const struct passwd *pw;
+
+	err[0] = '\0';
+	if (c->user[0] == '\0') {
+		return NULL;
+	}
+	pw = getpwnam(c->user);
+	if (pw == NULL) {
+		snprintf(err, errlen, "user = %s: no such user", c->user);
+	}
+	return pw;
+}
+
+/*
+ * Give up root for good. The queue file, the listeners and the TLS files
+ * are open already; the users file is read at each AUTH, so it must be
+ * readable by the new user (warned here, not fatal).
+ */
+static void
+drop_privileges(const struct conf *c)
+{
+	const struct passwd *pw;
+	char err[CONF_ERR_MAX];
+	uid_t uid;
+	gid_t gid;
+
+	pw = lookup_user(c, err, sizeof(err));
+	if (pw == NULL) {
+		if (err[0] != '\0') {
+			fail(EX_CONFIG, "%s", err);
+		}
+		return;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (getuid() == uid && geteuid() == uid) {
+		return;
+	}
+	if (geteuid() != 0) {
+		fail(EX_CONFIG, "user = %s: edgemta must be started as root "
+		    "or as that user", c->user);
+	}
+	if (initgroups(c->user, gid) < 0 || setgid(gid) < 0 ||
+	    setuid(uid) < 0) {
+		fail(EX_OSERR, "cannot become user %s: %s", c->user,
+		    strerror(errno));
+	}
+	if (uid != 0 && setuid(0) == 0) {
+		fail(EX_SOFTWARE, "root privileges could not be given up");
+	}
+	if (c->smtpd_users_file[0] != '\0' &&
+	    access(c->smtpd_users_file, R_OK) != 0) {
+		log_warn("%s: not readable by user %s: AUTH will fail",
+		    c->smtpd_users_file, c->user);
+	}
+	log_info("running as user %s (uid %lu)", c->user, (unsigned long)uid);
+}
+
 static int
-run_daemon(struct conf *c, bool foreground)
+run_daemon(struct conf *c, bool foreground, bool use_syslog)
 {
 	char host[CONF_STR_MAX], where[400];
 	int r;
@@ -316,20 +462,34 @@ run_daemon(struct conf *c, bool foreground)
 	if (!foreground) {
 		daemonize();
 	}
-	plat_log_open(foreground, "edgemta");
+	plat_log_open(foreground && !use_syslog, "edgemta");
 	if (c->myhostname[0] != '\0') {
 		snprintf(host, sizeof(host), "%s", c->myhostname);
 	} else if (plat_hostname(host, sizeof(host)) != 0) {
 		snprintf(host, sizeof(host), "localhost");
 	}
-	make_parent_dirs(c->queue_path);
-	r = flash_file_open(&main_flash, c->queue_path, c->queue_size, false);
+	if (!flash_mtd_path(c->queue_path)) {
+		make_parent_dirs(c->queue_path, 0700);
+	}
+	/* the socket's directory must be searchable by every sendmail user */
+	if (c->local_socket[0] != '\0') {
+		make_parent_dirs(c->local_socket, 0755);
+	}
+	r = flash_open_queue(&main_flash, c->queue_path, c->queue_size, false,
+	    where, sizeof(where));
 	if (r == EDGEMTA_E_LOCKED) {
 		fail(EX_TEMPFAIL, "%s: queue_path is in use by another edgemta "
 		    "process", c->queue_path);
 	} else if (r != 0) {
-		fail(EX_IOERR, "%s: cannot open the queue: %s", c->queue_path,
-		    edgemta_strerror(r));
+		fail(r == EDGEMTA_E_INVAL ? EX_CONFIG : EX_IOERR,
+		    "cannot open the queue: %s", where);
+	}
+	if (flash_mtd_owns(&main_flash)) {
+		log_info("queue on MTD %s: %lu erase blocks of %lu bytes, "
+		    "%lu bad blocks left out", c->queue_path,
+		    (unsigned long)main_flash.block_count,
+		    (unsigned long)main_flash.block_size,
+		    (unsigned long)flash_mtd_bad_blocks(&main_flash));
 	}
 	r = queue_open(&main_flash, 0);
 	if (r != 0) {
@@ -358,9 +518,12 @@ run_daemon(struct conf *c, bool foreground)
 		fail(EX_UNAVAILABLE, "cannot start the delivery scheduler");
 	}
 	(void)conf_warnings(c, log_warning, NULL);
+	drop_privileges(c);
 	describe_listeners(c, where, sizeof(where));
 	log_info("edgemta %s started: %lu messages in queue, listening on %s",
 	    EDGEMTA_VERSION, (unsigned long)queue_count(), where);
+	/* listeners are open and the queue recovered: ready (Type=notify) */
+	plat_notify("READY=1\nSTATUS=accepting mail");
 	if (main_status_fd >= 0) {
 		/* relative paths stay usable: only leave the cwd if none */
 		if (c->queue_path[0] == '/' && (c->local_socket[0] == '/' ||
@@ -379,13 +542,14 @@ run_daemon(struct conf *c, bool foreground)
 	if (r != 0) {
 		log_err("event loop failed: %s", edgemta_strerror(r));
 	}
+	plat_notify("STOPPING=1");
 	/* every sealed message gets its 250 before the sessions end */
 	queue_commit();
 	smtp_in_stop();
 	sched_stop();
 	queue_commit();
 	queue_close();
-	flash_file_close(&main_flash);
+	flash_close_queue(&main_flash);
 	if (CONFIG_DNS) {
 		dnsq_shutdown();
 	}
@@ -414,6 +578,7 @@ main(int argc, char **argv)
 	const char *prog = argc > 0 ? base_name(argv[0]) : "edgemta";
 	const char *cfile = NULL, *path, *cmd;
 	bool foreground = false, verbose = false, missing_ok;
+	bool use_syslog = false;
 	char err[CONF_ERR_MAX];
 	int opt;
 
@@ -437,13 +602,18 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	while ((opt = getopt(argc, argv, "+c:fvdh")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:fsvdh")) != -1) {
 		switch (opt) {
 		case 'c':
 			cfile = optarg;
 			break;
 		case 'f':
 			foreground = true;
+			break;
+		case 's':
+			/* in the foreground, but logging to syslog: under an
+			 * init that keeps the process (start-stop-daemon -b) */
+			use_syslog = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -468,6 +638,11 @@ main(int argc, char **argv)
 	if (cmd != NULL) {
 		plat_log_open(true, "edgemta");
 	}
+	/* a reload finds the file again after the daemon left its cwd */
+	if (realpath(path, main_conf_path) == NULL) {
+		snprintf(main_conf_path, sizeof(main_conf_path), "%s", path);
+	}
+	main_conf_missing_ok = missing_ok;
 	if (conf_load_file(&main_conf, path, missing_ok, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
@@ -478,8 +653,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			return EX_CONFIG;
 		}
+		if (lookup_user(&main_conf, err, sizeof(err)) == NULL &&
+		    err[0] != '\0') {
+			fprintf(stderr, "%s: %s\n", path, err);
+			return EX_CONFIG;
+		}
 		if (cmd == NULL) {
-			return run_daemon(&main_conf, foreground);
+			return run_daemon(&main_conf, foreground, use_syslog);
 		}
 		if (tls_files_setup(&main_conf, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s\n", err);

@@ -42,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "flash_file.h"
+#include "flash_mtd.h"
 #include "linux.h"
 #include "inject.h"
 #include "platform.h"
@@ -564,7 +564,7 @@ mq_run(void)
 	(void)queue_foreach(mq_one, &m);
 	admin_queue_damage_note();
 	queue_close();
-	flash_file_close(&fl);
+	flash_close_queue(&fl);
 	if (m.msgs == 0) {
 		printf("Mail queue is empty\n");
 	} else {
