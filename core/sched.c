@@ -50,6 +50,8 @@
 #include "platform.h"
 #include "queue.h"
 #include "smtp_out.h"
+#include "status.h"
+#include "tls.h"
 
 #define SCHED_MAX_RELAYS 4
 #define SCHED_DUE_MAX 64	/* messages waiting for a session */
@@ -276,6 +278,7 @@ sched_log_raw(uint32_t id, const char *rcpt, const char *relay,
 	    sched_tenths(d[1], t2, sizeof(t2)),
 	    sched_tenths(d[2], t3, sizeof(t3)),
 	    sched_tenths(d[3], t4, sizeof(t4)), dsn, status, text);
+	status_delivery(status, relay, text, plat_time());
 }
 
 /*
@@ -787,6 +790,7 @@ sched_dest_down(const char *reason)
 	sc_down = true;
 	sc_down_until = ev_now() + (uint64_t)delay * 1000;
 	sched_copy(sc_down_reason, sizeof(sc_down_reason), reason);
+	status_error("relayhost", reason, plat_time());
 	log_warn("relayhost unreachable (%s): next connection attempt in "
 	    "%lu s", reason, (unsigned long)delay);
 	/*
@@ -924,6 +928,14 @@ sched_cb_rcpt(void *arg, struct smtp_out_session *s,
 		}
 	}
 	sched_log(sl, s, r->rcpt, relay, r->dsn, status, r->text);
+	if (r->code / 100 == 2) {
+		char tls[96] = "";
+
+		if (CONFIG_TLS && tls_active(&s->io)) {
+			tls_describe(&s->io, tls, sizeof(tls));
+		}
+		status_tls(tls);
+	}
 }
 
 static void
@@ -1563,6 +1575,7 @@ sched_start(const struct conf *c, const char *hostname)
 	memset(sc_slots, 0, sc_nslots * sizeof(sc_slots[0]));
 	sc_nslots = 0;
 	sched_parse_relays(c->relayhost);
+	status_start(plat_time());
 #if CONFIG_DNS
 	sc_mx = sc_nrelays == 0;
 	sc_disabled = false;
@@ -1705,6 +1718,14 @@ sched_admin(const char *cmd, char *reply, size_t len)
 	char ids[QUEUE_ID_STRLEN];
 	uint32_t id;
 
+	if (sched_word(&s, "STATUS") && *s == '\0') {
+		/* down_until: the monotonic deadline as wall clock */
+		status_format(reply, len, plat_time(), !sc_down ? 0 :
+		    plat_time() + (int64_t)((sc_down_until > ev_now() ?
+		    sc_down_until - ev_now() : 0) / 1000));
+		return 0;
+	}
+	s = cmd;
 	if (sched_word(&s, "FLUSH") && *s == '\0') {
 		sched_flush();
 		snprintf(reply, len, "queue flushed: %u messages queued",

@@ -599,7 +599,7 @@ smtp_in_help(struct smtp_in_session *s, const char *arg)
 static bool
 smtp_in_xqueue(struct smtp_in_session *s, const char *arg)
 {
-	char reply[400];
+	char reply[500];	/* XQUEUE STATUS: one line below 512 */
 	size_t i;
 	int r;
 

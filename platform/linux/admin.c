@@ -317,14 +317,10 @@ send_line(int fd, const char *line)
 	return true;
 }
 
-/*
- * Send "XQUEUE cmd" to the daemon and print its reply text. Returns the
- * exit code, or -1 when no daemon answers on the socket.
- */
-static int
-xqueue(const struct conf *c, const char *cmd)
+int
+admin_ask(const struct conf *c, const char *cmd, char *buf, size_t len)
 {
-	char buf[2048], line[96], *text, *end;
+	char line[96];
 	int fd, code;
 
 	signal(SIGPIPE, SIG_IGN);	/* a daemon going away is an error */
@@ -335,21 +331,21 @@ xqueue(const struct conf *c, const char *cmd)
 		}
 		fprintf(stderr, "edgemta: cannot connect to %s: %s\n",
 		    c->local_socket, strerror(errno));
-		return 1;
+		return -2;
 	}
 	snprintf(line, sizeof(line), "XQUEUE %s", cmd);
-	code = read_reply(fd, buf, sizeof(buf));
+	code = read_reply(fd, buf, len);
 	if (code / 100 == 2 && send_line(fd, "EHLO localhost")) {
-		code = read_reply(fd, buf, sizeof(buf));
+		code = read_reply(fd, buf, len);
 		if (code / 100 == 2 && send_line(fd, line)) {
-			code = read_reply(fd, buf, sizeof(buf));
+			code = read_reply(fd, buf, len);
 		}
 	}
 	if (code < 0) {
 		fprintf(stderr, "edgemta: no valid reply from the daemon on "
 		    "%s\n", c->local_socket);
 		plat_close(fd);
-		return 1;
+		return -2;
 	}
 	if (send_line(fd, "QUIT")) {
 		char bye[256];
@@ -357,6 +353,22 @@ xqueue(const struct conf *c, const char *cmd)
 		(void)read_reply(fd, bye, sizeof(bye));
 	}
 	plat_close(fd);
+	return code;
+}
+
+/*
+ * Send "XQUEUE cmd" to the daemon and print its reply text. Returns the
+ * exit code, or -1 when no daemon answers on the socket.
+ */
+static int
+xqueue(const struct conf *c, const char *cmd)
+{
+	char buf[2048], *text, *end;
+	int code = admin_ask(c, cmd, buf, sizeof(buf));
+
+	if (code < 0) {
+		return code == -1 ? -1 : 1;
+	}
 	/* print the text of each line without "250-" / "2.0.0 " */
 	for (text = buf; (end = strstr(text, "\r\n")) != NULL;
 	    text = end + 2) {

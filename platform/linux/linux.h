@@ -55,6 +55,17 @@ void admin_queue_damage_note(void);
  */
 int admin_queue_main(const struct conf *c, int argc, char **argv);
 
+/* `edgemta status [--json | --check]` (status_cli.c): the exit code. */
+int status_main(const struct conf *c, int argc, char **argv);
+
+/*
+ * Send "XQUEUE cmd" to the daemon on the local socket; its whole reply
+ * (CRLF lines with codes) lands in buf. The reply code, -1 when no daemon
+ * listens, -2 on another failure (said on stderr).
+ */
+int admin_ask(const struct conf *c, const char *cmd, char *buf,
+    size_t len);
+
 /* What a queue_open() error means for the admin ("queue was written by
  * a newer edgemta; refusing to start (nothing was changed)"). */
 const char *admin_queue_strerror(int err);

@@ -46,6 +46,7 @@ usage(FILE *f)
 	    "usage: edgemta [-c FILE] [-f [-s]] [-v] [-d]   run the relay\n"
 	    "       edgemta [-c FILE] check            validate the config\n"
 	    "       edgemta [-c FILE] config           print every setting\n"
+	    "       edgemta [-c FILE] status [--json | --check]  health\n"
 	    "       edgemta [-c FILE] passwd USER   (password on stdin)\n"
 	    "       edgemta [-c FILE] queue list | show ID | flush |\n"
 	    "               delete ID|all|deferred\n"
@@ -675,6 +676,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "passwd") == 0) {
 		return passwd_main(&main_conf, argc - optind - 1,
+		    argv + optind + 1);
+	}
+	if (strcmp(cmd, "status") == 0) {
+		return status_main(&main_conf, argc - optind - 1,
 		    argv + optind + 1);
 	}
 	if (strcmp(cmd, "queue") == 0) {

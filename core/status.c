@@ -1,0 +1,110 @@
+/*
+ * status.c - counters of the running daemon (status.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "status.h"
+
+static struct {
+	int64_t started;
+	uint32_t sent, bounced, deferred;	/* recipients */
+	int64_t last_sent, last_error_at;
+	/* sized so that the status line fits one 512-octet reply */
+	char last_relay[64];
+	char last_tls[64];
+	char error_relay[64];
+	char last_error[120];
+} st;
+
+void
+status_start(int64_t now)
+{
+	memset(&st, 0, sizeof(st));
+	st.started = now;
+}
+
+/* Copy src, turning what would break the status line into spaces. */
+static void
+status_copy(char *dst, size_t len, const char *src)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len && src[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[i] = ch < 0x20 || ch == 0x7f || ch == ';' ? ' ' :
+		    (char)ch;
+	}
+	dst[i] = '\0';
+}
+
+void
+status_error(const char *relay, const char *text, int64_t now)
+{
+	status_copy(st.error_relay, sizeof(st.error_relay), relay);
+	status_copy(st.last_error, sizeof(st.last_error), text);
+	st.last_error_at = now;
+}
+
+void
+status_tls(const char *tls)
+{
+	status_copy(st.last_tls, sizeof(st.last_tls), tls);
+}
+
+void
+status_delivery(const char *word, const char *relay, const char *text,
+    int64_t now)
+{
+	if (strcmp(word, "sent") == 0) {
+		st.sent++;
+		st.last_sent = now;
+		status_copy(st.last_relay, sizeof(st.last_relay), relay);
+		return;
+	}
+	if (strcmp(word, "bounced") == 0) {
+		st.bounced++;
+	} else {
+		st.deferred++;
+	}
+	status_error(relay, text, now);
+}
+
+/* Numbers as decimal text without %lld (newlib-nano cannot print it). */
+static const char *
+status_num(int64_t v, char *buf, size_t len)
+{
+	char tmp[24];
+	size_t n = 0, i;
+	uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0 && n < sizeof(tmp) - 1);
+	if (v < 0) {
+		tmp[n++] = '-';
+	}
+	for (i = 0; i < n && i + 1 < len; i++) {
+		buf[i] = tmp[n - 1 - i];
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+void
+status_format(char *buf, size_t len, int64_t now, int64_t down_until)
+{
+	char a[24], b[24], c[24], d[24];
+
+	snprintf(buf, len, "started=%s;sent=%lu;bounced=%lu;deferred=%lu;"
+	    "last_sent=%s;last_relay=%s;last_tls=%s;relay_down_until=%s;"
+	    "last_error_at=%s;error_relay=%s;last_error=%s",
+	    status_num(st.started, a, sizeof(a)), (unsigned long)st.sent,
+	    (unsigned long)st.bounced, (unsigned long)st.deferred,
+	    status_num(st.last_sent, b, sizeof(b)), st.last_relay,
+	    st.last_tls, status_num(down_until > now ? down_until : 0, c,
+	    sizeof(c)), status_num(st.last_error_at, d, sizeof(d)),
+	    st.error_relay, st.last_error);
+}
