@@ -227,7 +227,7 @@ build_udns() {
 	mkdir -p "$B/obj-udns" "$SYSROOT/lib" "$SYSROOT/include"
 	for f in $(sed -n '/^SRCS/,/^$/p' "$src/Makefile.in" |
 	    grep -o 'udns_[a-zA-Z_]*\.c'); do
-		$LIBCC $(lib_cflags) -DHAVE_GETOPT -DHAVE_INET_PTON_NTOP \
+		$LIBCC $(lib_cflags) -Wno-cpp -DHAVE_GETOPT -DHAVE_INET_PTON_NTOP \
 		    -DHAVE_IPv6 -DHAVE_POLL -c "$src/$f" \
 		    -o "$B/obj-udns/${f%.c}.o" || die "udns: $f failed"
 		objs+=("$B/obj-udns/${f%.c}.o")
