@@ -6,6 +6,8 @@
 #   make run | test | size | install | clean
 #   make BUILD=dir KCONFIG_CONFIG=dir/.config ...   an out-of-tree build
 #   make CROSS_COMPILE=arm-none-eabi- ...           a cross build
+#   make cross TARGET=mips-musl    a router build (scripts/cross.sh)
+#   make STATIC=1                  a static binary
 #   make V=1                 show the commands
 
 BUILD ?= build
@@ -26,19 +28,24 @@ Q := @
 endif
 
 WARN := -Wall -Wextra -Wundef -Wshadow -Werror
-# no unwind tables: C needs none, and they cost resident memory
-CFLAGS ?= -Os -g -fno-asynchronous-unwind-tables
-CFLAGS += -std=c11 $(WARN) -ffunction-sections -fdata-sections
-CPPFLAGS += -I$(BUILD)/include -Icore -Iplatform
-LDFLAGS += -Wl,--gc-sections
+# The project's flags are EM_*; a packager's CFLAGS, CPPFLAGS and LDFLAGS
+# (command line or environment: Buildroot, OpenWrt, Yocto) come after them
+# and add to them, never replace them (so -O2 there wins over -Os here).
+# No unwind tables: C needs none, and they cost resident memory.
+EM_CFLAGS := -Os -g -fno-asynchronous-unwind-tables -std=c11 $(WARN) \
+	-ffunction-sections -fdata-sections
+EM_CPPFLAGS := -I$(BUILD)/include -Icore -Iplatform
+EM_LDFLAGS := -Wl,--gc-sections
 EXTRA_CFLAGS ?=
-CFLAGS += $(EXTRA_CFLAGS)
+ALL_CFLAGS = $(EM_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CPPFLAGS = $(EM_CPPFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS = $(EM_LDFLAGS) $(LDFLAGS)
 
 CONFIG_H := $(BUILD)/include/edgemta_config.h
 
 # Targets that do not need a configuration.
 NOCONFIG := menuconfig defconfig savedefconfig olddefconfig clean help \
-	%_defconfig deps deps-run deps-test run test bench fuzz
+	%_defconfig deps deps-run deps-test run test bench fuzz cross cross-%
 
 # Read (and if needed create) the configuration only when a goal needs it:
 # `make run` and `make test` install kconfiglib before they build.
@@ -67,6 +74,11 @@ endif
 # tables) and 3x the start-up instructions (every sendmail call pays them).
 # `make LINK_STATIC=` links them dynamically (no .a files at hand).
 LINK_STATIC ?= -Wl,-Bstatic
+# `make STATIC=1`: a fully static binary, libc included (a musl cross build)
+ifeq ($(STATIC),1)
+EM_LDFLAGS += -static
+override LINK_STATIC :=
+endif
 LINK_DYNAMIC := -Wl,-Bdynamic
 LINK_LIBS = $(LINK_STATIC) $(LIBS) $(DNS_LIBS) \
 	$(if $(LINK_STATIC),$(LINK_DYNAMIC))
@@ -83,7 +95,8 @@ endif
 .SECONDARY:
 
 .PHONY: all run test fuzz size install clean menuconfig defconfig savedefconfig \
-	olddefconfig unit deps deps-run deps-test lint bench help
+	olddefconfig unit deps deps-run deps-test lint bench help \
+	cross cross-test cross-size cross-deps
 all: $(ALL)
 
 $(KCONFIG_CONFIG):
@@ -93,10 +106,12 @@ $(KCONFIG_CONFIG):
 $(CONFIG_H): $(KCONFIG_CONFIG) Kconfig scripts/kconfig.py
 	$(Q)$(PYTHON) scripts/kconfig.py genconfig $@
 
+# -MD, not -MMD: system headers too (a rebuilt BearSSL rebuilds the
+# objects; the cross test reads them to prove no host header was used)
 $(BUILD)/%.o: %.c $(CONFIG_H)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MD -MP -c $< -o $@
 
 $(BUILD)/libedgemta-core.a: $(CORE_OBJ)
 	@$(if $(Q),echo "  AR      $@")
@@ -104,23 +119,23 @@ $(BUILD)/libedgemta-core.a: $(CORE_OBJ)
 
 $(BUILD)/edgemta: $(PLAT_OBJ) $(BUILD)/libedgemta-core.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PLAT_OBJ) \
-		$(BUILD)/libedgemta-core.a $(LINK_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,-Map=$@.map -o $@ \
+		$(PLAT_OBJ) $(BUILD)/libedgemta-core.a $(LINK_LIBS)
 
 # Unit tests: test/unit/NAME_test.c + fakes + flash simulator + core.
 $(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
 		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
-		-Iplatform/linux $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
+		-Iplatform/linux $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 		$(filter %.o,$^) $(BUILD)/libedgemta-core.a $(LIBS)
 
 # A unit test of a platform backend links that backend.
 $(BUILD)/test/flash_mtd_test: $(BUILD)/platform/linux/flash_mtd.o
 
-$(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake -Iplatform/sim -Iplatform/linux
-$(BUILD)/platform/sim/%.o: CPPFLAGS += -Iplatform/sim
+$(BUILD)/test/fake/%.o: EM_CPPFLAGS += -Itest/fake -Iplatform/sim -Iplatform/linux
+$(BUILD)/platform/sim/%.o: EM_CPPFLAGS += -Iplatform/sim
 
 unit: $(UNIT_BIN)
 	$(Q)fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
@@ -135,6 +150,7 @@ endif
 	$(Q)$(SIZE) -t $(CORE_OBJ)
 ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
 	$(Q)$(STRIP) -o $(BUILD)/edgemta.stripped $(BUILD)/edgemta
+	$(Q)$(PYTHON) scripts/sizemap.py $(BUILD)/edgemta.map 30
 	@echo "== stripped copy: $$(wc -c < $(BUILD)/edgemta.stripped) bytes" \
 		"($(BUILD)/edgemta.stripped)"
 endif
@@ -184,6 +200,12 @@ test: deps-test
 FUZZ_SECONDS ?= 300
 fuzz:
 	$(Q)bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ)
+
+# Cross builds for routers and NAS boxes (scripts/cross.sh, README):
+#   make cross TARGET=mips-musl        build-mips-musl/edgemta, its libraries
+#   make cross-test | cross-size TARGET=...   tests under qemu | size table
+cross cross-test cross-size cross-deps:
+	$(Q)bash scripts/cross.sh $(or $(subst cross-,,$(filter cross-%,$@)),build) $(TARGET)
 
 # Benchmarks against Postfix on this machine (bench/README.md); never part
 # of `make test`.

@@ -90,19 +90,44 @@ smtp_out_peer(const struct smtp_out_session *s, char *buf, size_t len)
 static void
 so_arm(struct smtp_out_session *s, uint32_t ms);
 
-/* "X.Y.Z" from the start of reply text (after the code), else class.0.0 */
+/* 1 to max decimal digits at *p (advanced past them), else -1 */
+static int
+so_digits(const char **p, int max)
+{
+	int v = 0, n = 0;
+
+	while (n < max && **p >= '0' && **p <= '9') {
+		v = v * 10 + (*(*p)++ - '0');
+		n++;
+	}
+	return n > 0 ? v : -1;
+}
+
+/* "X.Y.Z" from the start of reply text (after the code), else class.0.0.
+ * Parsed by hand: sscanf would link all of scanf (and its float parser)
+ * into a static binary for this one line. */
 static void
 so_dsn(int code, const char *text, char *out, size_t len)
 {
-	const char *p = text;
-	int a, b, c, n = 0;
+	const char *p = text, *start;
+	int a, b = -1, c = -1;
 
 	if (strlen(p) > 4 && p[3] == ' ') {
 		p += 4;
 	}
-	if (code >= 200 && sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 &&
-	    a == code / 100 && (p[n] == ' ' || p[n] == '\0')) {
-		snprintf(out, len, "%d.%d.%d", a, b, c);
+	start = p;
+	a = so_digits(&p, 1);
+	if (a >= 0 && *p == '.') {
+		p++;
+		b = so_digits(&p, 3);
+	}
+	if (b >= 0 && *p == '.') {
+		p++;
+		c = so_digits(&p, 3);
+	}
+	if (code >= 200 && c >= 0 && a == code / 100 &&
+	    (*p == ' ' || *p == '\0')) {
+		snprintf(out, len, "%.*s", (int)(p - start), start);
 		return;
 	}
 	if (code >= 200 && code < 600) {

@@ -2,7 +2,8 @@
 # deps.sh run|test - install what `make run` / `make test` need, and only
 # what is missing (a re-run with everything present does nothing).
 #   run:  compiler and make, python3-kconfiglib, swaks
-#   test: the above plus test peers, sanitizers, cross compiler, and
+#   test: the above plus test peers, sanitizers, cross compilers (the
+#         router targets test-all.sh runs under qemu-user), and
 #         Postfix's smtp-sink/smtp-source extracted (not installed) into
 #         build/postfix-tools/.
 set -euo pipefail
@@ -20,7 +21,8 @@ if [ "$mode" = test ]; then
 		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi
 		openssl testssl.sh libfaketime
 		git git-email libmailtools-perl
-		mandoc systemd busybox)
+		mandoc systemd busybox
+		qemu-user dpkg-dev file gcc-mips-linux-gnu gcc-mipsel-linux-gnu)
 	# clang's sanitizer runtime lives in its own package on Debian 12.
 	if command -v clang >/dev/null 2>&1; then
 		v=$(clang -dumpversion 2>/dev/null | cut -d. -f1)

@@ -10,6 +10,8 @@
 #   5. libFuzzer harnesses of test/fuzz/ for 10 s each (scripts/fuzz.sh)
 #   6. integration suite against build/ (with the slow tests), and quick
 #      against build-poll/ and build-asan/
+#   7. cross builds for mips-musl and mipsel-musl (static, musl) with their
+#      unit tests and an integration subset under qemu-user (cross.sh)
 #
 # Each step counts as one pass or fail, plus the per-test counts printed by
 # the unit binaries and the integration runner ("name: N passed, N failed").
@@ -114,6 +116,13 @@ if [ "${SKIP_INTEGRATION:-0}" != 1 ]; then
 	step "integration quick (build-asan/edgemta)" \
 	    env ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
 	    $PY test/integration/run.py --bin build-asan/edgemta --quick
+	# router builds (scripts/cross.sh): musl, BearSSL and udns built from
+	# Debian's sources once (cached in build-TARGET/), then the unit tests
+	# and an integration subset under qemu-user; big- and little-endian
+	step "cross-test mips-musl (big-endian, qemu-mips)" \
+	    make --no-print-directory cross-test TARGET=mips-musl
+	step "cross-test mipsel-musl (little-endian, qemu-mipsel)" \
+	    make --no-print-directory cross-test TARGET=mipsel-musl
 fi
 
 echo

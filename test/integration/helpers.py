@@ -7,6 +7,9 @@ Environment:
   EDGEMTA_POSTFIX_TOOLS  the extracted postfix .deb (default
                          build/postfix-tools; extracted on first use)
   EDGEMTA_QUICK=1        skip tests decorated with @slow (run.py --quick)
+  EDGEMTA_EMU            an emulator command for a cross-built binary
+                         (run.py --emu, e.g. "qemu-mips"): BIN is then a
+                         wrapper script that runs the binary under it
 """
 import atexit
 import ctypes
@@ -14,6 +17,7 @@ import fcntl
 import glob
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -34,6 +38,26 @@ BIN = _abs(os.environ.get("EDGEMTA_BIN") or "build/edgemta")
 POSTFIX_TOOLS = _abs(os.environ.get("EDGEMTA_POSTFIX_TOOLS",
                                     "build/postfix-tools"))
 QUICK = os.environ.get("EDGEMTA_QUICK") == "1"
+EMU = os.environ.get("EDGEMTA_EMU", "").split()
+
+
+def _emu_wrapper(binary):
+    """A script that runs binary under EMU with the script's own name as
+    argv[0] (qemu-user's -0), so that links to it named sendmail or mailq
+    dispatch as they do natively, and every spawn of BIN works unchanged."""
+    d = tempfile.mkdtemp(prefix="edgemta-emu.")
+    atexit.register(shutil.rmtree, d, True)
+    path = os.path.join(d, "edgemta")
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nexec %s -0 "$0" %s "$@"\n' % (
+            " ".join(map(shlex.quote, EMU)), shlex.quote(binary)))
+    os.chmod(path, 0o755)
+    return path
+
+
+REAL_BIN = BIN
+if EMU:
+    BIN = _emu_wrapper(BIN)
 
 ID_RE = re.compile(rb"queued as ([0-9A-F]{8})\b")
 ARRIVAL_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -340,6 +364,7 @@ class Relay:
         self.log_path = os.path.join(tmpdir, "edgemta.log")
         self.proc = None
         self.pid = None
+        self.bin = None  # None: BIN (read at each start; tests swap it)
         self._log_cache = b""
         with open(self.conf, "w") as f:
             f.write("# written by test/integration/helpers.py\n"
@@ -365,7 +390,8 @@ class Relay:
             "%H:%M:%S").encode())
         log.flush()
         try:
-            self.proc = spawn([BIN, "-f", "-c", self.conf], stdout=log,
+            self.proc = spawn([self.bin or BIN, "-f", "-c", self.conf],
+                              stdout=log,
                               stderr=log, cwd=self.tmpdir)
         finally:
             log.close()
@@ -451,7 +477,7 @@ class Relay:
 
     def cli(self, *args, binary=False, input=None, timeout=60):
         """CompletedProcess of `BIN -c conf ARGS` (text unless binary)."""
-        argv = [BIN, "-c", self.conf] + [str(a) for a in args]
+        argv = [self.bin or BIN, "-c", self.conf] + [str(a) for a in args]
         return run_bin(argv, binary=binary, input=input, timeout=timeout,
                        cwd=self.tmpdir)
 
@@ -500,7 +526,7 @@ class Relay:
         import concurrent.futures
 
         def show(qid):
-            argv = [BIN, "-c", self.conf, "queue", "show", qid]
+            argv = [self.bin or BIN, "-c", self.conf, "queue", "show", qid]
             p = subprocess.run(argv, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=60,
                                stdin=subprocess.DEVNULL, cwd=self.tmpdir)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Run the integration suite against one edgemta binary.
 
-  test/integration/run.py [--bin build/edgemta] [--quick] [-k PATTERN]...
+  test/integration/run.py [--bin build/edgemta] [--quick] [--emu CMD]
+                          [-k PATTERN]...
 
 Discovers test/integration/test_*.py (unittest), prints one line per test
 and a final line "integration: N passed, N failed, N skipped"; exits
@@ -28,6 +29,9 @@ def parse_args():
                     help="edgemta binary under test")
     ap.add_argument("--quick", action="store_true",
                     help="skip tests marked slow")
+    ap.add_argument("--emu", default="", metavar="CMD",
+                    help="run the binary under this emulator (qemu-user: "
+                    "\"qemu-mips\", \"qemu-arm -L /usr/arm-linux-gnueabihf\")")
     ap.add_argument("-k", action="append", default=[], metavar="PATTERN",
                     help="only tests whose id contains PATTERN (or matches "
                     "it as a glob); repeatable")
@@ -147,6 +151,8 @@ def main():
     os.environ["EDGEMTA_BIN"] = binpath
     if args.quick:
         os.environ["EDGEMTA_QUICK"] = "1"
+    if args.emu:
+        os.environ["EDGEMTA_EMU"] = args.emu
     sys.path.insert(0, HERE)
     import helpers  # after the environment is set
 
@@ -158,8 +164,9 @@ def main():
     loader = unittest.TestLoader()
     suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
     tests = [t for t in flatten(suite) if matches(t, args.k)]
-    print("integration: %d tests against %s%s" % (
-        len(tests), binpath, " (quick)" if args.quick else ""))
+    print("integration: %d tests against %s%s%s" % (
+        len(tests), binpath, " (quick)" if args.quick else "",
+        " under " + args.emu if args.emu else ""))
     result = Result(helpers, args.test_timeout)
     t0 = time.monotonic()
     for t in tests:
