@@ -187,6 +187,8 @@ static const char *const reload_live[] = {
 	"maximal_queue_lifetime", "bounce_notice_recipient",
 	"bounce_rate_limit", "default_destination_concurrency_limit",
 	"smtp_address_preference", "aliases", "sender_rewrite",
+	"smtpd_command_deadline", "smtpd_min_data_rate", "smtpd_greet_wait",
+	"hopcount_limit",
 };
 
 static char main_conf_path[4096];

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "flash_file.h"
+#include "flash_mtd.h"
 #include "linux.h"
 #include "platform.h"
 #include "queue.h"
@@ -155,7 +155,7 @@ st_read_queue(const struct conf *c, struct st_queue *q)
 	(void)queue_foreach(st_one, q);
 	queue_stats(&q->qs);
 	queue_close();
-	flash_file_close(&fl);
+	flash_close_queue(&fl);
 	q->ok = true;
 	q->capacity = (uint64_t)q->qs.block_count * fl.block_size;
 	q->used = (uint64_t)(q->qs.block_count - q->qs.free_blocks) *
@@ -239,6 +239,14 @@ st_judge(const struct conf *c, const struct st_daemon *d,
 		st_problem(ST_WARNING, "relay unreachable, next try at %s: %s",
 		    st_when(d->down_until, w, sizeof(w)), d->last_error);
 	}
+	if (q->qs.damaged_ranges != 0) {
+		st_problem(q->qs.damaged_msgs ? ST_CRITICAL : ST_WARNING,
+		    "queue damage found at the last start: %lu damaged ranges "
+		    "(%llu bytes) skipped, %lu messages lost; see the log",
+		    (unsigned long)q->qs.damaged_ranges,
+		    (unsigned long long)q->qs.damaged_bytes,
+		    (unsigned long)q->qs.damaged_msgs);
+	}
 	if (q->oldest != 0 && now - q->oldest > 86400) {
 		st_problem(ST_WARNING, "the oldest message has waited %s",
 		    st_age(now - q->oldest, a, sizeof(a)));
@@ -318,11 +326,16 @@ st_print_json(const struct conf *c, const struct st_daemon *d,
 	printf(",\"last_error\":");
 	st_json_str(d->last_error);
 	printf("},\"flash\":{\"blocks\":%lu,\"free_blocks\":%lu,"
-	    "\"erase_min\":%lu,\"erase_avg\":%.2f,\"erase_max\":%lu}}\n",
+	    "\"erase_min\":%lu,\"erase_avg\":%.2f,\"erase_max\":%lu,"
+	    "\"damaged_ranges\":%lu,\"damaged_bytes\":%llu,"
+	    "\"damaged_messages\":%lu}}\n",
 	    (unsigned long)q->qs.block_count,
 	    (unsigned long)q->qs.free_blocks, (unsigned long)q->qs.erase_min,
 	    q->qs.block_count ? (double)q->qs.erase_total /
-	    q->qs.block_count : 0.0, (unsigned long)q->qs.erase_max);
+	    q->qs.block_count : 0.0, (unsigned long)q->qs.erase_max,
+	    (unsigned long)q->qs.damaged_ranges,
+	    (unsigned long long)q->qs.damaged_bytes,
+	    (unsigned long)q->qs.damaged_msgs);
 }
 
 static void
@@ -392,6 +405,9 @@ st_print_human(const struct conf *c, const struct st_daemon *d,
 		    (unsigned long)q->qs.erase_min,
 		    (double)q->qs.erase_total / q->qs.block_count,
 		    (unsigned long)q->qs.erase_max);
+		printf("           damage at the last start: %lu ranges, "
+		    "%lu messages lost\n", (unsigned long)q->qs.damaged_ranges,
+		    (unsigned long)q->qs.damaged_msgs);
 	}
 }
 

@@ -2,6 +2,7 @@
 the queue file are flipped; after that a damaged record costs at most the
 message it belongs to, every message lost is logged by its id, and
 `queue list` ends with a damage trailer. Nothing corrupted is listed."""
+import json
 import random
 import struct
 
@@ -116,6 +117,11 @@ class QueueDamage(helpers.RelayTest):
         i = sorted(sent).index(victim)
         self.assertIn("from=<s%d@example.com>" % i, line)
         self.assertIn("to=<r%d@example.org>" % i, line)
+        # edgemta status shows it where an admin looks
+        st = json.loads(r.cli("status", "--json").stdout)
+        self.assertEqual(st["flash"]["damaged_messages"], 1)
+        self.assertTrue(any("queue damage found" in p["text"]
+                            for p in st["problems"]), st["problems"])
 
     def test_twelve_random_bit_flips(self):
         """The issue's experiment: 12 random single-bit flips in the used

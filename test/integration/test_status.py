@@ -84,7 +84,7 @@ class Status(RelayTest):
 
     def test_status_relay_down_and_queue_filling(self):
         dead = free_port()
-        r = self.relay(queue_size="64k", conf_extra=(
+        r = self.relay(queue_size="256k", conf_extra=(
             "relayhost = [127.0.0.1]:%d\nminimal_backoff_time = 60s\n"
             % dead))
         body = b"Subject: fill\r\n\r\n" + b"x" * 70 + b"\r\n"
@@ -92,7 +92,7 @@ class Status(RelayTest):
         refused = False
         with Smtp(r.port) as c:
             c.ehlo()
-            for _ in range(40):
+            for _ in range(80):
                 replies = c.mail_rcpt_data("a@example.org",
                                            ["b@example.net"])
                 if replies[-1][0] != 354:
@@ -103,7 +103,7 @@ class Status(RelayTest):
                 if code != 250:
                     refused = True
                     break
-        self.assertTrue(refused, "the 64k queue never filled")
+        self.assertTrue(refused, "the 256k queue never filled")
         self.assertTrue(wait_until(
             lambda: "relayhost unreachable" in r.log_text(), 30))
         j = self.status_json(r)
