@@ -38,7 +38,8 @@ enum conf_type {
 	CT_RELAY,
 	CT_SECRET,	/* free text, printed as "(set)" */
 	CT_DNSSERV,	/* "ADDR[:PORT]" list (dnsq) */
-	CT_ADDRPREF	/* ipv6 | ipv4 | any */
+	CT_ADDRPREF,	/* ipv6 | ipv4 | any */
+	CT_RATE		/* "N/PERIOD" (30/1m) or empty */
 };
 
 struct conf_key {
@@ -73,6 +74,8 @@ static const struct conf_key conf_keys[] = {
 	KEY(bounce_notice_recipient, CT_MAILBOX, 0, 0),
 	KEY(bounce_rate_limit, CT_UINT, 1, 1000000),
 	KEY(hopcount_limit, CT_UINT, 1, 1000),
+	KEY(smtp_destination_rate_delay, CT_TIME, 0, 86400),
+	KEY(smtp_rate_limit, CT_RATE, 0, 0),
 	KEY(aliases, CT_STR, 0, 0),
 	KEY(sender_rewrite, CT_MAILBOX, 0, 0),
 	KEY(dns_servers, CT_DNSSERV, 0, 0),
@@ -414,6 +417,31 @@ parse_mailbox(const char *s, size_t n)
 	return NULL;
 }
 
+/* "N/PERIOD": N messages per PERIOD (a time, e.g. 30/1m, 2000/1d). */
+static const char *
+parse_rate(const char *s, size_t n, uint32_t *count, uint32_t *period)
+{
+	static const struct conf_key kn = { "", CT_UINT, 0, 0, 1, 1000000 };
+	static const struct conf_key kp = { "", CT_TIME, 0, 0, 1, 31536000 };
+	const char *slash = memchr(s, '/', n);
+
+	if (slash == NULL || parse_num(&kn, s, (size_t)(slash - s), count) !=
+	    NULL || parse_num(&kp, slash + 1, n - (size_t)(slash - s) - 1,
+	    period) != NULL) {
+		return "expected messages/period like 30/1m or 2000/1d";
+	}
+	return NULL;
+}
+
+bool
+conf_rate(const struct conf *c, uint32_t *count, uint32_t *period)
+{
+	size_t n = strlen(c->smtp_rate_limit);
+
+	return n > 0 && parse_rate(c->smtp_rate_limit, n, count, period) ==
+	    NULL;
+}
+
 /* Set key k of c from the value s[0..n). NULL or why it is bad. */
 /* dns_servers: "1.2.3.4 [2001:db8::1]:53 127.0.0.1:5353" (dnsq.c) */
 static const char *
@@ -483,6 +511,13 @@ set_value(struct conf *c, const struct conf_key *k, const char *s, size_t n,
 		break;
 	case CT_DNSSERV:
 		why = parse_dns_servers(s, n);
+		break;
+	case CT_RATE:
+		if (n > 0) {
+			uint32_t cnt, per;
+
+			why = parse_rate(s, n, &cnt, &per);
+		}
 		break;
 	case CT_ADDRPREF:
 		if (!((n == 4 && (memcmp(s, "ipv6", 4) == 0 ||

@@ -54,6 +54,9 @@ struct conf {
 	char bounce_notice_recipient[CONF_STR_MAX];	/* admin address */
 	uint32_t bounce_rate_limit;	/* bounces per hour */
 	uint32_t hopcount_limit;	/* trace fields allowed (hops.h) */
+	/* outbound rate towards the relayhost (sched.c) */
+	uint32_t smtp_destination_rate_delay;	/* s between messages */
+	char smtp_rate_limit[24];		/* "N/PERIOD" or "" */
 	/* local submission */
 	char aliases[CONF_STR_MAX];	/* "root admin: a@b, c@d" style */
 	char sender_rewrite[CONF_STR_MAX];
@@ -143,6 +146,9 @@ void conf_diff(const struct conf *a, const struct conf *b,
 /* Copy the value of key (with its count, for lists) from src to dst. */
 void conf_copy_key(struct conf *dst, const struct conf *src,
     const char *key);
+
+/* smtp_rate_limit as numbers: false when none is set. */
+bool conf_rate(const struct conf *c, uint32_t *count, uint32_t *period);
 
 /* true if a is inside one of c->mynetworks. */
 bool conf_in_mynetworks(const struct conf *c, const struct net_addr *a);

@@ -407,6 +407,69 @@ sched_held(void)
 	return ev_now() < sc_hold_until;
 }
 
+/*
+ * Outbound rate towards the relayhost (providers cap submission: 30
+ * messages a minute, a daily quota). smtp_rate_limit = N/PERIOD is a
+ * generic cell rate algorithm: one message every PERIOD/N on average,
+ * bursts of up to N; smtp_destination_rate_delay a pause between two
+ * messages. A message over the limit waits in the queue as it is: not
+ * deferred, no attempt counted; the scheduler wakes when it may go.
+ */
+static uint64_t sc_rate_tat;		/* ev_now() ms: theoretical arrival */
+static uint64_t sc_rate_last;		/* ev_now() ms of the last message */
+static bool sc_rate_any;		/* a message went since start */
+
+/* ms until the next message may go to the relay, 0 = now. */
+static uint64_t
+sched_rate_wait(uint64_t now)
+{
+	uint64_t w = 0, gap = (uint64_t)sc->smtp_destination_rate_delay * 1000;
+	uint32_t n, per;
+
+	if (gap != 0 && sc_rate_any && now < sc_rate_last + gap) {
+		w = sc_rate_last + gap - now;
+	}
+	if (conf_rate(sc, &n, &per)) {
+		uint64_t iv = MAX((uint64_t)per * 1000 / n, 1);
+		uint64_t tau = (uint64_t)(n - 1) * iv;
+		uint64_t tat = MAX(sc_rate_tat, now);
+
+		if (tat - now > tau) {
+			w = MAX(w, tat - now - tau);
+		}
+	}
+	return w;
+}
+
+static void
+sched_rate_take(uint64_t now)
+{
+	uint32_t n, per;
+
+	sc_rate_last = now;
+	sc_rate_any = true;
+	if (conf_rate(sc, &n, &per)) {
+		sc_rate_tat = MAX(sc_rate_tat, now) +
+		    MAX((uint64_t)per * 1000 / n, 1);
+	}
+}
+
+/* True when the rate lets a message go now; else the scheduler is woken
+ * when it may, and status shows that time. */
+static bool
+sched_rate_ok(void)
+{
+	uint64_t w = sched_rate_wait(ev_now());
+
+	if (w == 0) {
+		status_rate_next(0);
+		return true;
+	}
+	status_rate_next(plat_time() + (int64_t)((w + 999) / 1000));
+	sched_wake_in(w);
+	return false;
+}
+
 static void
 sched_defer(uint32_t id, uint16_t attempts, const char *reason)
 {
@@ -870,7 +933,8 @@ sched_cb_next(void *arg, struct smtp_out_session *s, uint32_t *id)
 		return true;
 	}
 #endif
-	while (!sc_stopping && !sched_held() && sched_due_pop(id)) {
+	while (!sc_stopping && !sched_held() && sched_rate_ok() &&
+	    sched_due_pop(id)) {
 		if (queue_lookup(*id, &sl->e) < 0 || sl->e.npending == 0) {
 			continue;
 		}
@@ -890,6 +954,7 @@ sched_cb_next(void *arg, struct smtp_out_session *s, uint32_t *id)
 		if (sc_due_len == 0 && sc_more) {
 			sched_kick();
 		}
+		sched_rate_take(ev_now());
 		return true;
 	}
 	if (sc_more) {
@@ -1071,7 +1136,8 @@ sched_dispatch(void)
 	if (free_slot == NULL && sc_nslots < CONFIG_SMTP_OUT_SESSIONS) {
 		free_slot = &sc_slots[sc_nslots];
 	}
-	if (sc_due_len == 0 || sc_down || free_slot == NULL) {
+	if (sc_due_len == 0 || sc_down || free_slot == NULL ||
+	    !sched_rate_ok()) {
 		return;
 	}
 	if (free_slot == &sc_slots[sc_nslots]) {
@@ -1576,6 +1642,8 @@ sched_start(const struct conf *c, const char *hostname)
 	sc_nslots = 0;
 	sched_parse_relays(c->relayhost);
 	status_start(plat_time());
+	sc_rate_tat = sc_rate_last = 0;
+	sc_rate_any = false;
 #if CONFIG_DNS
 	sc_mx = sc_nrelays == 0;
 	sc_disabled = false;

@@ -9,7 +9,7 @@
 static struct {
 	int64_t started;
 	uint32_t sent, bounced, deferred;	/* recipients */
-	int64_t last_sent, last_error_at;
+	int64_t last_sent, last_error_at, rate_next;
 	/* sized so that the status line fits one 512-octet reply */
 	char last_relay[64];
 	char last_tls[64];
@@ -45,6 +45,12 @@ status_error(const char *relay, const char *text, int64_t now)
 	status_copy(st.error_relay, sizeof(st.error_relay), relay);
 	status_copy(st.last_error, sizeof(st.last_error), text);
 	st.last_error_at = now;
+}
+
+void
+status_rate_next(int64_t when)
+{
+	st.rate_next = when;
 }
 
 void
@@ -96,15 +102,16 @@ status_num(int64_t v, char *buf, size_t len)
 void
 status_format(char *buf, size_t len, int64_t now, int64_t down_until)
 {
-	char a[24], b[24], c[24], d[24];
+	char a[24], b[24], c[24], d[24], e[24];
 
 	snprintf(buf, len, "started=%s;sent=%lu;bounced=%lu;deferred=%lu;"
 	    "last_sent=%s;last_relay=%s;last_tls=%s;relay_down_until=%s;"
-	    "last_error_at=%s;error_relay=%s;last_error=%s",
+	    "rate_next=%s;last_error_at=%s;error_relay=%s;last_error=%s",
 	    status_num(st.started, a, sizeof(a)), (unsigned long)st.sent,
 	    (unsigned long)st.bounced, (unsigned long)st.deferred,
 	    status_num(st.last_sent, b, sizeof(b)), st.last_relay,
 	    st.last_tls, status_num(down_until > now ? down_until : 0, c,
-	    sizeof(c)), status_num(st.last_error_at, d, sizeof(d)),
+	    sizeof(c)), status_num(st.rate_next > now ? st.rate_next : 0, e,
+	    sizeof(e)), status_num(st.last_error_at, d, sizeof(d)),
 	    st.error_relay, st.last_error);
 }

@@ -24,6 +24,9 @@ void status_delivery(const char *word, const char *relay, const char *text,
 /* The TLS of the connection that delivered last ("" = plaintext). */
 void status_tls(const char *tls);
 
+/* When the outbound rate lets the next message go (wall clock, 0 = now). */
+void status_rate_next(int64_t when);
+
 /* A connection problem that is no recipient's result (relay down). */
 void status_error(const char *relay, const char *text, int64_t now);
 

@@ -188,7 +188,7 @@ static const char *const reload_live[] = {
 	"bounce_rate_limit", "default_destination_concurrency_limit",
 	"smtp_address_preference", "aliases", "sender_rewrite",
 	"smtpd_command_deadline", "smtpd_min_data_rate", "smtpd_greet_wait",
-	"hopcount_limit",
+	"hopcount_limit", "smtp_rate_limit", "smtp_destination_rate_delay",
 };
 
 static char main_conf_path[4096];

@@ -29,7 +29,7 @@ enum { ST_OK, ST_WARNING, ST_CRITICAL };
 
 struct st_daemon {
 	bool running;
-	int64_t started, last_sent, down_until, last_error_at;
+	int64_t started, last_sent, down_until, last_error_at, rate_next;
 	unsigned long sent, bounced, deferred;
 	char last_relay[64], last_tls[64], error_relay[64], last_error[128];
 };
@@ -91,6 +91,7 @@ st_parse(struct st_daemon *d, char *line)
 		ST_NUM("deferred", deferred)
 		ST_NUM("last_sent", last_sent)
 		ST_NUM("relay_down_until", down_until)
+		ST_NUM("rate_next", rate_next)
 		ST_NUM("last_error_at", last_error_at)
 		ST_STR("last_relay", last_relay)
 		ST_STR("last_tls", last_tls)
@@ -319,8 +320,9 @@ st_print_json(const struct conf *c, const struct st_daemon *d,
 	st_json_str(d->last_relay);
 	printf(",\"last_tls\":");
 	st_json_str(d->last_tls);
-	printf(",\"relay_down_until\":%lld,\"last_error_at\":%lld,"
-	    "\"error_relay\":", (long long)d->down_until,
+	printf(",\"relay_down_until\":%lld,\"rate_next\":%lld,"
+	    "\"last_error_at\":%lld,\"error_relay\":",
+	    (long long)d->down_until, (long long)d->rate_next,
 	    (long long)d->last_error_at);
 	st_json_str(d->error_relay);
 	printf(",\"last_error\":");
@@ -385,6 +387,10 @@ st_print_human(const struct conf *c, const struct st_daemon *d,
 		printf("           relay %s: %s\n", c->relayhost[0] ?
 		    c->relayhost : "(MX hosts)", d->down_until > now ?
 		    "DOWN" : "up");
+		if (d->rate_next > now) {
+			printf("           rate limit: the next message may go "
+			    "at %s\n", st_when(d->rate_next, w, sizeof(w)));
+		}
 		if (d->last_sent != 0) {
 			printf("           last delivered %s via %s, %s\n",
 			    st_when(d->last_sent, w, sizeof(w)),

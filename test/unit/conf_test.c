@@ -587,8 +587,8 @@ test_print(void)
 	conf_print(&c, collect, &lines);
 	/* every key once (one listener by default) */
 	/* 17 + 3 smtpd deadline/greet keys + 10 TLS and AUTH keys + 3 DNS
-	 * + hopcount_limit + user */
-	CHECK_EQ(lines, 35);
+	 * + hopcount_limit + user + 2 outbound rate keys */
+	CHECK_EQ(lines, 37);
 	CHECK(strstr(printed, "\nhopcount_limit = 50\n") != NULL);
 	CHECK(strstr(printed, "myhostname =\n") != NULL);
 	CHECK(strstr(printed, "\nlisten = 127.0.0.1:2525 smtp\n") != NULL);
