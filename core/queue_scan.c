@@ -275,7 +275,12 @@ scan_copy_done(uint32_t id)
 	unsigned i;
 
 	scan_cp_active = false;
-	if (m != NULL && m->state == QS_ORPHAN) {
+	if (m != NULL && (m->state == QS_ORPHAN || m->state == QS_WRITING)) {
+		/*
+		 * the original is unfinished here: the rest of it was in a
+		 * block since erased and taken again, whose first sectors
+		 * a disk kept old at a power cut. The copy is the message.
+		 */
 		q_slot_free(m);
 		m = NULL;
 	}
