@@ -595,9 +595,9 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
  * Read the record at (b, off) into buf (header then payload). Returns its
  * type, Q_PAD (erased byte: *next is the next page), Q_EOB (end of the
  * block) or EDGEMTA_E_CORRUPT / EDGEMTA_E_IO. *next is where the next
- * record starts. A reader passes its message's id: a record of another
- * message is then skipped unchecked (only its header is read; a bad one
- * still fails this message's own checks down the line).
+ * record starts. With id != 0 a record of another message is skipped
+ * unchecked (only its header is read). Readers pass 0 and use
+ * q_rec_next(): a damaged record of another message must not cost theirs.
  */
 int
 q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
@@ -650,8 +650,7 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
  * start resumes (where the next start wrote). *at = where the returned
  * record starts; *bad_end = one past the last non-0xFF byte skipped, or
  * *at after erased bytes where a record was (off when nothing was
- * skipped). Returns as q_rec_read() (never
- * EDGEMTA_E_CORRUPT).
+ * skipped). Returns as q_rec_read(), never EDGEMTA_E_CORRUPT.
  */
 /* Whether block b is erased from off to end (0, 1 or EDGEMTA_E_IO). */
 static int
