@@ -653,7 +653,7 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
  * skipped). Returns as q_rec_read(), never EDGEMTA_E_CORRUPT.
  */
 /* Whether block b is erased from off to end (0, 1 or EDGEMTA_E_IO). */
-static int
+int
 q_erased(uint32_t b, uint32_t off, uint32_t end)
 {
 	uint8_t buf[64];

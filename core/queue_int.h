@@ -151,6 +151,7 @@ int q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
     uint32_t id);
 int q_rec_next(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
     uint32_t *at, uint32_t *bad_end);
+int q_erased(uint32_t b, uint32_t off, uint32_t end);
 int q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
     size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
     uint32_t *off);

@@ -589,6 +589,27 @@ scan_new_life(uint32_t b, uint32_t from, uint32_t to)
 }
 
 /*
+ * On a file: whether from..to of block b holds a whole 512-byte disk
+ * sector that is erased: a hole a power cut left in writes that had not
+ * reached the disk (damage does not erase an aligned sector of records).
+ */
+#define SCAN_SECTOR 512u
+
+static bool
+scan_sector_hole(uint32_t b, uint32_t from, uint32_t to)
+{
+	uint32_t s = (b * q.bsize + from + SCAN_SECTOR - 1) / SCAN_SECTOR *
+	    SCAN_SECTOR - b * q.bsize;
+
+	for (; q.fl->rewrite && s + SCAN_SECTOR <= to; s += SCAN_SECTOR) {
+		if (q_erased(b, s, s + SCAN_SECTOR) == 1) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * The pending bad range is followed by a record of type t (0: the end of
  * the log). After the last QR_F_SYNCED record (writes since the last
  * sync, which a disk under a queue file makes durable in any order) or in
@@ -604,6 +625,7 @@ scan_settle(int t)
 	}
 	scan_pend = false;
 	if (scan_bit(scan_tb, scan_pb) ||
+	    scan_sector_hole(scan_pb, scan_pfrom, scan_pto) ||
 	    scan_new_life(scan_pb, scan_pfrom, scan_pto) ||
 	    (scan_syncd && q.fl->rewrite &&
 	    (q.blk[scan_pb].seq > scan_sync_seq ||
