@@ -19,7 +19,10 @@
  *
  * Records follow, packed; they may cross pages but never blocks:
  *   0  u8  type     QR_* below; 0xFF = erased: skip to the next page
- *   1  u8  flags    QR_F_COPY on every record of a copied-forward message
+ *   1  u8  flags    QR_F_COPY on every record of a copied-forward message;
+ *                   QR_F_SYNCED on the first record after each sync
+ *                   (what comes before it is durable: queue_scan.c tells
+ *                   a power cut's torn writes after it from damage)
  *   2  u16 len      payload bytes (<= CONFIG_QUEUE_REC_MAX)
  *   4  u32 id       message id
  *   8  u32 crc      CRC-32 of u32 block seq, u32 offset of the record in
@@ -40,6 +43,8 @@
  *   BOOT   u32 first id, u32 first block seq of the session: the first
  *          record written after each queue_open(), synced at once
  *          (queue_scan.c, "Identity")
+ *   MARK   (empty) the last record queue_close() writes on a file,
+ *          synced: the whole log before it is durable
  * A message exists once ENV, RCPT 0..n-1, DATA... and a COMMIT whose
  * counts and CRC match are all found. A copy (QR_F_COPY, written by
  * queue_gc.c) is a complete ENV..COMMIT sequence with the same id whose
@@ -267,6 +272,7 @@ q_sync(void)
 		return q_fail(r);
 	}
 	q.unsynced = false;
+	q.mark_sync = true;
 	q.ids_unsynced = 0;
 	q.results = false;
 	q.copied = false;
@@ -279,6 +285,7 @@ q_prog_page(void)
 {
 	int r;
 
+	q.lastfill = q.wfill;
 	if (q.wfill < q.psize) {
 		memset(q.wbuf + q.wfill, 0xff, q.psize - q.wfill);
 	}
@@ -499,6 +506,10 @@ q_append1(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 			return r;
 		}
 	}
+	if (q.mark_sync) {
+		flags |= QR_F_SYNCED;
+		q.mark_sync = false;
+	}
 	h[0] = type;
 	h[1] = flags;
 	put_le16(h + 2, (uint16_t)(n1 + n2));
@@ -572,7 +583,7 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 		if (type == QR_COMMIT) {
 			q.wdurable = true;
 			q.copied |= (flags & QR_F_COPY) != 0;
-		} else if (type >= QR_DONE && type != QR_BOOT) {
+		} else if (type >= QR_DONE && type < QR_BOOT) {
 			q.results = true;
 			q.rflush = true;
 		}
@@ -584,9 +595,9 @@ q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
  * Read the record at (b, off) into buf (header then payload). Returns its
  * type, Q_PAD (erased byte: *next is the next page), Q_EOB (end of the
  * block) or EDGEMTA_E_CORRUPT / EDGEMTA_E_IO. *next is where the next
- * record starts. A reader passes its message's id: a record of another
- * message is then skipped unchecked (only its header is read; a bad one
- * still fails this message's own checks down the line).
+ * record starts. With id != 0 a record of another message is skipped
+ * unchecked (only its header is read). Readers pass 0 and use
+ * q_rec_next(): a damaged record of another message must not cost theirs.
  */
 int
 q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
@@ -639,11 +650,10 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
  * start resumes (where the next start wrote). *at = where the returned
  * record starts; *bad_end = one past the last non-0xFF byte skipped, or
  * *at after erased bytes where a record was (off when nothing was
- * skipped). Returns as q_rec_read() (never
- * EDGEMTA_E_CORRUPT).
+ * skipped). Returns as q_rec_read(), never EDGEMTA_E_CORRUPT.
  */
 /* Whether block b is erased from off to end (0, 1 or EDGEMTA_E_IO). */
-static int
+int
 q_erased(uint32_t b, uint32_t off, uint32_t end)
 {
 	uint8_t buf[64];
@@ -1048,6 +1058,33 @@ queue_sync_results(void)
 	return r;
 }
 
+/*
+ * On a flash whose pages may be programmed again (a file), end with a
+ * MARK record after the last one, in the same page: once synced, it says
+ * the whole log is durable, so recovery tells damage in it from writes
+ * a disk lost at a power cut (queue_scan.c). Costs no page: the page just
+ * programmed (its buffer still holds it) gets the record in its padding.
+ */
+static void
+q_close_mark(void)
+{
+	if (!q.fl->rewrite || q.err != 0 || q.need_boot || !q.have_head) {
+		return;
+	}
+	if (!q.wpending && q.wfill == 0 && q.wpage > 0) {
+		q.wpage -= q.psize;	/* back into the page programmed last */
+		q.wfill = q.lastfill;
+	}
+	if (q.wfill == 0 || q.wfill + QR_HDR > q.psize ||
+	    q_append(QR_MARK, 0, 0, NULL, 0, NULL, 0, Q_CLS_SYS, NULL,
+	    NULL) != 0) {
+		return;
+	}
+	if (q_flush() == 0) {
+		(void)q_sync();
+	}
+}
+
 void
 queue_close(void)
 {
@@ -1057,6 +1094,7 @@ queue_close(void)
 	if (!(q.flags & QUEUE_O_RDONLY)) {
 		queue_commit();
 		(void)queue_sync_results();
+		q_close_mark();
 	}
 	q.open = false;
 }

@@ -23,9 +23,10 @@
 /* Record types (0xFF = erased space). */
 enum {
 	QR_ENV = 1, QR_RCPT, QR_DATA, QR_COMMIT, QR_DONE, QR_DEFER,
-	QR_DELETE, QR_ABORT, QR_BOOT, QR_MAXTYPE = QR_BOOT
+	QR_DELETE, QR_ABORT, QR_BOOT, QR_MARK, QR_MAXTYPE = QR_MARK
 };
 #define QR_F_COPY 0x01u		/* record of a copied-forward message */
+#define QR_F_SYNCED 0x02u	/* first record after a sync: all before it is durable */
 
 /* q_rec_read() results besides a record type. */
 #define Q_PAD 0x100		/* 0xFF: skip to the next page */
@@ -109,6 +110,7 @@ struct q_state {
 	uint32_t head;		/* block being written */
 	uint32_t next_seq;
 	uint32_t wpage, wfill;	/* buffer = page at wpage in head */
+	uint32_t lastfill;	/* record bytes of the page programmed last */
 	bool wpending;		/* buffer holds records not on flash */
 	bool wdurable;		/* a seal waits for commit */
 	bool results;		/* results written since the last sync */
@@ -116,6 +118,7 @@ struct q_state {
 	bool copied;		/* a copy written since the last sync */
 	bool unsynced;		/* programmed or erased since last sync */
 	bool need_boot;		/* first append writes a BOOT record */
+	bool mark_sync;		/* the next record gets QR_F_SYNCED */
 	uint8_t wbuf[CONFIG_QUEUE_PAGE_SIZE];
 	uint32_t next_id;
 	struct q_msg msg[CONFIG_QUEUE_MAX_MSGS];
@@ -148,6 +151,7 @@ int q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
     uint32_t id);
 int q_rec_next(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
     uint32_t *at, uint32_t *bad_end);
+int q_erased(uint32_t b, uint32_t off, uint32_t end);
 int q_append(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
     size_t n1, const void *p2, size_t n2, int cls, uint32_t *blk,
     uint32_t *off);

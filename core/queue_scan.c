@@ -36,6 +36,9 @@ static bool scan_reopen;	/* q was used: clear it before reuse */
 static bool scan_damaged;	/* damage seen so far (orphans matter) */
 static uint32_t scan_boot_id, scan_boot_seq;	/* largest BOOT floors */
 static bool scan_pend;		/* a bad range waits for what follows */
+static bool scan_syncd;		/* the last QR_F_SYNCED record is known: */
+static uint32_t scan_sync_seq, scan_sync_off;	/* where it is */
+static uint32_t scan_newest_seq;	/* of the newest block */
 static uint32_t scan_pb, scan_pfrom, scan_pto;
 static struct {
 	uint32_t id, first_seq, off;
@@ -43,6 +46,43 @@ static struct {
 	const char *why;
 } scan_lost[SCAN_LOST_MAX];
 static uint32_t scan_nlost;
+/* blocks recognised by their records; blocks torn by a power cut */
+static uint8_t scan_inf[(CONFIG_QUEUE_MAX_BLOCKS + 7) / 8];
+static uint8_t scan_tb[(CONFIG_QUEUE_MAX_BLOCKS + 7) / 8];
+
+static bool
+scan_bit(const uint8_t *map, uint32_t b)
+{
+	return (map[b / 8] >> (b % 8)) & 1u;
+}
+
+static void scan_damage(uint32_t b, uint32_t from, uint32_t to,
+    const char *what);
+
+/*
+ * Blocks recognised by their records: a damaged header, or one a power
+ * cut kept from the disk (taken after the last sync, on a file) or whose
+ * erase it cut short (scan_infer()).
+ */
+static void
+scan_report_headers(void)
+{
+	uint32_t b;
+
+	for (b = 0; b < q.nblk; b++) {
+		if (q.blk[b].state != QB_USED || !scan_bit(scan_inf, b)) {
+			continue;
+		}
+		if (scan_bit(scan_tb, b) || (q.fl->rewrite && scan_syncd &&
+		    q.blk[b].seq > scan_sync_seq)) {
+			log_info("queue: block %lu: header lost to a power cut; "
+			    "block recognised by its records", (unsigned long)b);
+		} else {
+			scan_damage(b, 0, QB_HDR, "block header damaged "
+			    "(block recognised by its records)");
+		}
+	}
+}
 
 static int
 scan_cmp_seq(const void *a, const void *b)
@@ -154,8 +194,10 @@ scan_open_msg(uint32_t id, bool copy)
 }
 
 /*
- * A sealed message failed its checks: lost, unless it is a copy whose
- * original is still there (a copy is durable before the original goes).
+ * A sealed message failed its checks: lost to the damage that hit it,
+ * unless it is a copy whose original is still there (a copy is durable
+ * before the original goes). Without damage, a power cut tore it: it was
+ * never acknowledged, or it was finished already (an old block's life).
  */
 static void
 scan_drop(struct q_msg *m)
@@ -165,11 +207,14 @@ scan_drop(struct q_msg *m)
 	if (m == &scan_cp) {
 		scan_cp_active = false;
 		o = q_find(m->e.id);
-		if (o == NULL || o->state != QS_LIVE) {
+		if ((o == NULL || o->state != QS_LIVE) &&
+		    (m->dmg & Q_DMG_HIT)) {
 			scan_lose(m, "its records failed their checks");
 		}
 	} else {
-		scan_lose(m, "its records failed their checks");
+		if (m->dmg & Q_DMG_HIT) {
+			scan_lose(m, "its records failed their checks");
+		}
 		q_slot_free(m);
 	}
 }
@@ -198,7 +243,11 @@ scan_orphan(uint32_t id)
 	return m;
 }
 
-/* End of the scan: orphans still pending were lost to the damage. */
+/*
+ * End of the scan: orphans still pending were lost to the damage, and
+ * so were those without a COMMIT that damage came after (its COMMIT may
+ * have been in it).
+ */
 static void
 scan_end_orphans(void)
 {
@@ -208,7 +257,8 @@ scan_end_orphans(void)
 		struct q_msg *m = &q.msg[q.ord[i]];
 
 		if (m->state == QS_ORPHAN) {
-			if (m->end_seq != 0 && m->e.npending > 0) {
+			if ((m->end_seq != 0 && m->e.npending > 0) ||
+			    (m->end_seq == 0 && (m->dmg & Q_DMG_HIT))) {
 				scan_lose(m, "its envelope is unreadable");
 			}
 			q_slot_free(m);
@@ -225,7 +275,12 @@ scan_copy_done(uint32_t id)
 	unsigned i;
 
 	scan_cp_active = false;
-	if (m != NULL && m->state == QS_ORPHAN) {
+	if (m != NULL && (m->state == QS_ORPHAN || m->state == QS_WRITING)) {
+		/*
+		 * the original is unfinished here: the rest of it was in a
+		 * block since erased and taken again, whose first sectors
+		 * a disk kept old at a power cut. The copy is the message.
+		 */
 		q_slot_free(m);
 		m = NULL;
 	}
@@ -276,6 +331,8 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 		}
 	}
 	switch (rec[0]) {
+	case QR_MARK:
+		return;
 	case QR_BOOT:
 		if (len >= 8) {
 			scan_boot_id = MAX(scan_boot_id, get_le32(p));
@@ -397,6 +454,38 @@ scan_record(uint32_t b, uint32_t off, const uint8_t *rec)
 	}
 }
 
+/*
+ * Find the last QR_F_SYNCED or MARK record in the last four blocks of the log
+ * (not found there: ranges are told apart without it).
+ */
+static int
+scan_find_sync(uint32_t nused)
+{
+	uint32_t i, b, off, next, at, bad;
+	int t;
+
+	scan_syncd = false;
+	for (i = nused; i > 0 && i + 4 > nused && !scan_syncd; i--) {
+		b = scan_order[i - 1];
+		for (off = QB_HDR; !q_blk_v1(b); off = next) {
+			t = q_rec_next(b, off, q.scratch, &next, &at, &bad);
+			if (t == EDGEMTA_E_IO) {
+				return t;
+			}
+			if (t == Q_EOB) {
+				break;
+			}
+			if (t != Q_PAD && ((q.scratch[1] & QR_F_SYNCED) ||
+			    t == QR_MARK)) {
+				scan_syncd = true;
+				scan_sync_seq = q.blk[b].seq;
+				scan_sync_off = at;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Count and log a damaged range of block b; open messages were hit. */
 static void
 scan_damage(uint32_t b, uint32_t from, uint32_t to, const char *what)
@@ -410,7 +499,8 @@ scan_damage(uint32_t b, uint32_t from, uint32_t to, const char *what)
 	    (unsigned long)b, (unsigned long)q.blk[b].seq,
 	    (unsigned long)from, (unsigned long)to - 1, what);
 	for (i = 0; i < q.nord; i++) {
-		if (q.msg[q.ord[i]].state == QS_WRITING) {
+		if (q.msg[q.ord[i]].state == QS_WRITING ||
+		    q.msg[q.ord[i]].state == QS_ORPHAN) {
 			q.msg[q.ord[i]].dmg |= Q_DMG_HIT;
 		}
 	}
@@ -420,10 +510,11 @@ scan_damage(uint32_t b, uint32_t from, uint32_t to, const char *what)
 }
 
 /*
- * Whether bytes from..to of block b are one whole record that rotted
- * (a write cut short ends in erased bytes before the end its header
- * gives): its header gives exactly that length, or one flipped bit of
- * the header is all that keeps the record from passing its CRC.
+ * Whether bytes from..to of block b are damage rather than a write cut
+ * short (which starts with a record type and ends in erased bytes before
+ * the end its header gives): no type, bytes up to or past that end (a
+ * whole record that rotted, or more), or a header that one flipped bit
+ * keeps from passing its CRC.
  */
 static bool
 scan_rotted(uint32_t b, uint32_t from, uint32_t to)
@@ -431,12 +522,18 @@ scan_rotted(uint32_t b, uint32_t from, uint32_t to)
 	uint8_t h[QR_HDR], *buf = q.scratch;
 	uint32_t i, len, crc, base = b * q.bsize + from;
 
+	if (q_read(base, h, 1) != 0) {
+		return false;
+	}
+	if (h[0] == 0 || h[0] > QR_MAXTYPE) {
+		return true;	/* a torn record still starts with its type */
+	}
 	if (to - from < QR_HDR || q_read(base, h, QR_HDR) != 0) {
 		return false;
 	}
-	if (h[0] >= QR_ENV && h[0] <= QR_MAXTYPE &&
-	    from + QR_HDR + get_le16(h + 2) == to) {
-		return true;
+	if (get_le16(h + 2) <= CONFIG_QUEUE_REC_MAX &&
+	    from + QR_HDR + get_le16(h + 2) <= to) {
+		return true;	/* not cut short inside its record */
 	}
 	for (i = 0; i < QR_HDR * 8; i++) {
 		memcpy(buf, h, QR_HDR);
@@ -458,9 +555,67 @@ scan_rotted(uint32_t b, uint32_t from, uint32_t to)
 }
 
 /*
+ * Whether bytes from..to of block b hold a record of a newer life of the
+ * block (seq just above the newest block, or where the last session
+ * started): a disk kept the old header of a block that was erased and
+ * taken again when the power was cut.
+ */
+static bool
+scan_new_life(uint32_t b, uint32_t from, uint32_t to)
+{
+	uint32_t seq = q.blk[b].seq, c[4], i, off, next, at, bad;
+	bool found = false;
+	int t;
+
+	c[0] = scan_newest_seq + 1;
+	c[1] = scan_newest_seq + 2;
+	c[2] = scan_boot_seq;
+	c[3] = scan_boot_seq + 1;
+	for (i = 0; i < 4 && !found; i++) {
+		if (c[i] <= seq) {
+			continue;
+		}
+		q.blk[b].seq = c[i];
+		for (off = from; off < to && !found; off = next) {
+			t = q_rec_next(b, off, q.scratch, &next, &at, &bad);
+			if (t < 0 || t == Q_EOB) {
+				break;
+			}
+			found = t != Q_PAD && at < to;
+		}
+	}
+	q.blk[b].seq = seq;
+	return found;
+}
+
+/*
+ * On a file: whether from..to of block b holds a whole 512-byte disk
+ * sector that is erased: a hole a power cut left in writes that had not
+ * reached the disk (damage does not erase an aligned sector of records).
+ */
+#define SCAN_SECTOR 512u
+
+static bool
+scan_sector_hole(uint32_t b, uint32_t from, uint32_t to)
+{
+	uint32_t s = (b * q.bsize + from + SCAN_SECTOR - 1) / SCAN_SECTOR *
+	    SCAN_SECTOR - b * q.bsize;
+
+	for (; q.fl->rewrite && s + SCAN_SECTOR <= to; s += SCAN_SECTOR) {
+		if (q_erased(b, s, s + SCAN_SECTOR) == 1) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * The pending bad range is followed by a record of type t (0: the end of
- * the log): before a BOOT record or at the end it is a write torn by a
- * power cut (unless it is a whole record that rotted), elsewhere damage.
+ * the log). After the last QR_F_SYNCED record (writes since the last
+ * sync, which a disk under a queue file makes durable in any order) or in
+ * a block whose erase was cut, it is a write torn by a power cut; so it
+ * is before a BOOT record or at the end, unless it is damage by its look
+ * (scan_rotted()). Elsewhere it is damage.
  */
 static void
 scan_settle(int t)
@@ -469,8 +624,14 @@ scan_settle(int t)
 		return;
 	}
 	scan_pend = false;
-	if ((t == QR_BOOT || t == 0) &&
-	    !scan_rotted(scan_pb, scan_pfrom, scan_pto)) {
+	if (scan_bit(scan_tb, scan_pb) ||
+	    scan_sector_hole(scan_pb, scan_pfrom, scan_pto) ||
+	    scan_new_life(scan_pb, scan_pfrom, scan_pto) ||
+	    (scan_syncd && q.fl->rewrite &&
+	    (q.blk[scan_pb].seq > scan_sync_seq ||
+	    (q.blk[scan_pb].seq == scan_sync_seq &&
+	    scan_pfrom > scan_sync_off))) || ((t == QR_BOOT || t == 0) &&
+	    !scan_rotted(scan_pb, scan_pfrom, scan_pto))) {
 		log_info("queue: block %lu bytes %lu-%lu: torn by a power cut; "
 		    "skipped", (unsigned long)scan_pb,
 		    (unsigned long)scan_pfrom, (unsigned long)scan_pto - 1);
@@ -524,7 +685,6 @@ scan_block(uint32_t b, uint32_t *end)
 	}
 }
 
-static uint8_t scan_inf[(CONFIG_QUEUE_MAX_BLOCKS + 7) / 8];
 
 static bool
 scan_seq_taken(uint32_t seq)
@@ -604,8 +764,6 @@ scan_infer(uint32_t *nused, uint32_t *ndirty)
 		scan_order[(*nused)++] = b;
 		(*ndirty)--;
 		more = true;
-		scan_damage(b, 0, QB_HDR, "block header damaged (block "
-		    "recognised by its first record)");
 	}
 	for (b = 0; b < q.nblk; b++) {
 		if (q.blk[b].state == QB_USED &&
@@ -616,14 +774,23 @@ scan_infer(uint32_t *nused, uint32_t *ndirty)
 	if (q.blk[newest].state != QB_USED) {
 		return 0;
 	}
-	/* taken after the newest block when the power was cut: torn */
+	/*
+	 * The block after the newest one in ring order is the one the head
+	 * was taking: an erase cut short there (an older block, recognised
+	 * by its old records) or a block without a header is a power cut.
+	 */
+	b = (newest + 1) % q.nblk;
+	if (q.blk[b].state == QB_USED && scan_bit(scan_inf, b) &&
+	    q.blk[b].seq < q.blk[newest].seq) {
+		scan_tb[b / 8] |= (uint8_t)(1u << (b % 8));
+	}
 	for (b = (newest + 1) % q.nblk; q.blk[b].state == QB_DIRTY;
 	    b = (b + 1) % q.nblk) {
 		scan_inf[b / 8] |= (uint8_t)(1u << (b % 8));
 	}
 	for (b = 0; b < q.nblk; b++) {
 		if (q.blk[b].state != QB_DIRTY ||
-		    ((scan_inf[b / 8] >> (b % 8)) & 1u)) {
+		    scan_bit(scan_inf, b)) {
 			continue;
 		}
 		r = scan_used_end(b, &end);
@@ -808,6 +975,7 @@ queue_open(struct flash *fl, unsigned flags)
 	scan_boot_id = scan_boot_seq = 0;
 	scan_nlost = 0;
 	memset(scan_inf, 0, (q.nblk + 7) / 8);
+	memset(scan_tb, 0, (q.nblk + 7) / 8);
 	r = scan_headers(&nused, &ndirty);
 	if (r != 0) {
 		return r;
@@ -822,6 +990,12 @@ queue_open(struct flash *fl, unsigned flags)
 		}
 	}
 	qsort(scan_order, nused, sizeof(scan_order[0]), scan_cmp_seq);
+	r = scan_find_sync(nused);
+	if (r != 0) {
+		return r;
+	}
+	scan_report_headers();
+	scan_newest_seq = nused == 0 ? 0 : q.blk[scan_order[nused - 1]].seq;
 	end = 0;
 	for (i = 0; i < nused; i++) {
 		r = scan_block(scan_order[i], &end);
@@ -842,7 +1016,7 @@ queue_open(struct flash *fl, unsigned flags)
 		q.head = b;
 		q.have_head = true;
 		q.wpage = MIN((end + q.psize - 1) / q.psize * q.psize, q.bsize);
-		if (q_blk_v1(b) || ((scan_inf[b / 8] >> (b % 8)) & 1u)) {
+		if (q_blk_v1(b) || scan_bit(scan_inf, b)) {
 			q.wpage = q.bsize;	/* write on in a new block */
 		}
 		/* above whatever the last session may have used (top) */

@@ -3,6 +3,7 @@ the queue file are flipped; after that a damaged record costs at most the
 message it belongs to, every message lost is logged by its id, and
 `queue list` ends with a damage trailer. Nothing corrupted is listed."""
 import json
+import os
 import random
 import struct
 
@@ -87,6 +88,13 @@ class QueueDamage(helpers.RelayTest):
         self.assertEqual(len(trailer), 1, res.stdout)
         self.assertIn("%d message%s lost" % (len(lost), "" if len(lost) == 1
                                                 else "s"), trailer[0])
+        # mailq says it too
+        mailq = os.path.join(self.tmp, "mailq")
+        if not os.path.exists(mailq):
+            os.symlink(helpers.BIN, mailq)
+        p = helpers.run_bin([mailq, "-C", r.conf])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(trailer[0] + "\n", p.stdout)
         r.start()
         self.assertEqual(r.stop(), 0)
         log = r.log_text()

@@ -884,7 +884,8 @@ test_byte_order(void)
 	static const uint8_t hdr[] = { 'E', 'M', 'Q', 2, 1, 0, 0, 0,
 		0, 0, 0, 0 };
 	static const uint8_t boot[] = { 9, 0, 8, 0, 0, 0, 0, 0 };
-	static const uint8_t env[] = { 1, 0, 13, 0, 1, 0, 0, 0 };
+	/* the ENV comes first after BOOT's sync: flags QR_F_SYNCED (2) */
+	static const uint8_t env[] = { 1, 2, 13, 0, 1, 0, 0, 0 };
 	/* records' CRCs start from the block's seq (1) and their offset */
 	uint8_t rec[64] = { 1, 0, 0, 0, 0x10, 0, 0, 0 }, *m;
 	uint32_t crc;
