@@ -83,6 +83,9 @@ asan_and_unit() {
 	unit build-asan EXTRA_CFLAGS="$SAN" LDFLAGS="$SAN"
 }
 
+# newlib-nano (Cortex-M firmware) prints no 64-bit formats
+step "printf formats for newlib-nano (scripts/check-formats.sh)" \
+    bash scripts/check-formats.sh
 step "default build (build/, epoll) and unit tests" default_and_unit
 step "poll build (build-poll/)" build build-poll linux-poll_defconfig
 step "ASan+UBSan build (build-asan/) and unit tests" asan_and_unit

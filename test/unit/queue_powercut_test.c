@@ -238,16 +238,16 @@ check_recovery(uint64_t cut)
 	flash_sim_power_on(&sim);
 	for (pass = 0; pass < 2; pass++) {
 		if (queue_open(&sim.fl, 0) != 0) {
-			fprintf(stderr, "cut %llu: queue_open failed\n",
-			    (unsigned long long)cut);
+			fprintf(stderr, "cut %lu: queue_open failed\n",
+			    (unsigned long)cut);
 			return false;
 		}
 		for (i = 0; i < NM; i++) {
 			if (msgs[i].acked && !msgs[i].delivered &&
 			    !same_msg(i)) {
-				fprintf(stderr, "cut %llu: acked message %d "
+				fprintf(stderr, "cut %lu: acked message %d "
 				    "lost or corrupt\n",
-				    (unsigned long long)cut, i);
+				    (unsigned long)cut, i);
 				fails++;
 			}
 		}
@@ -265,8 +265,8 @@ check_recovery(uint64_t cut)
 	    queue_msg_rcpt(&w, "n@y") != 0 ||
 	    queue_msg_write(&w, "new message\r\n", 13) != 0 ||
 	    queue_msg_seal(&w, on_new_done, NULL) != 0) {
-		fprintf(stderr, "cut %llu: new message refused\n",
-		    (unsigned long long)cut);
+		fprintf(stderr, "cut %lu: new message refused\n",
+		    (unsigned long)cut);
 		return false;
 	}
 	queue_commit();
@@ -274,8 +274,8 @@ check_recovery(uint64_t cut)
 	queue_close();
 	CHECK_EQ(queue_open(&sim.fl, 0), 0);
 	if (new_done != 1 || queue_lookup(nid, &(struct queue_entry){ 0 })) {
-		fprintf(stderr, "cut %llu: new message lost\n",
-		    (unsigned long long)cut);
+		fprintf(stderr, "cut %lu: new message lost\n",
+		    (unsigned long)cut);
 		fails++;
 	}
 	for (i = 0; i < NM; i++) {
@@ -285,9 +285,9 @@ check_recovery(uint64_t cut)
 	}
 	queue_close();
 	if (sim.violations != 0) {
-		fprintf(stderr, "cut %llu: %llu flash rule violations\n",
-		    (unsigned long long)cut,
-		    (unsigned long long)sim.violations);
+		fprintf(stderr, "cut %lu: %lu flash rule violations\n",
+		    (unsigned long)cut,
+		    (unsigned long)sim.violations);
 		fails++;
 	}
 	return fails == 0;
@@ -340,8 +340,8 @@ test_cut_during_recovery(void)
 	}
 	CHECK(tested > 50);
 	CHECK_EQ(failed, 0);
-	printf("queue_powercut_test: %llu double cuts tested, %llu failed\n",
-	    (unsigned long long)tested, (unsigned long long)failed);
+	printf("queue_powercut_test: %lu double cuts tested, %lu failed\n",
+	    (unsigned long)tested, (unsigned long)failed);
 }
 
 static bool wl_rewrite;	/* the device lets pages be programmed again */
@@ -380,10 +380,10 @@ test_every_cut(void)
 		flash_sim_free(&sim);
 	}
 	CHECK_EQ(failed, 0);
-	printf("queue_powercut_test: %llu cut points tested (%d erases in "
-	    "the workload%s), %llu failed\n", (unsigned long long)tested,
+	printf("queue_powercut_test: %lu cut points tested (%d erases in "
+	    "the workload%s), %lu failed\n", (unsigned long)tested,
 	    erases, wl_rewrite ? ", pages rewritten" : "",
-	    (unsigned long long)failed);
+	    (unsigned long)failed);
 }
 
 /* The same on a device like a file: results written at each loop turn. */

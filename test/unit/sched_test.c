@@ -321,6 +321,36 @@ test_dsn_format(void)
 	    "Subject: hello\r\nFrom: alice@example.org\r\n") != NULL);
 }
 
+/*
+ * The formerly-%lld boundary and Message-ID, byte for byte, at a time past
+ * 2038 and 2^32 (both halves of the 64-bit value matter): a format that
+ * newlib-nano cannot print fails here on the emulated Cortex-M4.
+ */
+static void
+test_dsn_ids(void)
+{
+	static struct mem m;
+	struct dsn_rcpt r = { "bad@example.net", "5.1.1", "550 no" };
+	struct dsn_report rep = { "relay.example", 0x1a, 0x2b,
+		"alice@example.org", 4300000000, 4300000123, NULL, &r, 1, 0 };
+
+	m.len = 0;
+	CHECK_EQ(dsn_format(&rep, mem_out, &m, NULL, NULL), 0);
+	CHECK(strstr(m.buf, "\r\nMessage-ID: <0000002B.0000001A.4300000123"
+	    "@relay.example>\r\n") != NULL);
+	CHECK(strstr(m.buf, "boundary=\"0000001A.4300000123/relay.example\""
+	    "\r\n") != NULL);
+	CHECK(strstr(m.buf, "\r\n--0000001A.4300000123/relay.example--\r\n")
+	    != NULL);
+
+	/* before 1970 (a clock never set): still one number, signed */
+	rep.now = -42;
+	m.len = 0;
+	CHECK_EQ(dsn_format(&rep, mem_out, &m, NULL, NULL), 0);
+	CHECK(strstr(m.buf, "\r\nMessage-ID: <0000002B.0000001A.-42"
+	    "@relay.example>\r\n") != NULL);
+}
+
 static void
 test_dsn_recipient(void)
 {
@@ -490,6 +520,7 @@ main(void)
 	RUN(test_clock_1970_across_restart);
 	RUN(test_clock_step_back);
 	RUN(test_dsn_format);
+	RUN(test_dsn_ids);
 	RUN(test_dsn_recipient);
 	RUN(test_dsn_bounce_queued);
 	return test_report("sched");
