@@ -53,7 +53,13 @@ PLAT_OBJ := $(PLAT_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC := $(wildcard platform/sim/*.c)
 FAKE_SRC := $(wildcard test/fake/*.c)
 UNIT_SRC := $(wildcard test/unit/*_test.c)
-UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+# Unit tests on another machine (scripts/test-cortex-m4.sh): UNIT_TESTS
+# picks them, UNIT_OBJ links a board's startup into each, UNIT_RUN runs
+# one (an emulator).
+UNIT_TESTS ?= $(UNIT_SRC:test/unit/%.c=%)
+UNIT_BIN := $(UNIT_TESTS:%=$(BUILD)/test/%)
+UNIT_OBJ ?=
+UNIT_RUN ?=
 LIBS :=
 # udns when the generated header says CONFIG_DNS 1. Decided when linking,
 # from the header: a .config written before CONFIG_DNS existed gets the
@@ -109,18 +115,20 @@ $(BUILD)/edgemta: $(PLAT_OBJ) $(BUILD)/libedgemta-core.a
 
 # Unit tests: test/unit/NAME_test.c + fakes + flash simulator + core.
 $(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
-		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a
+		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a $(UNIT_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
 		$(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_SRC:%.c=$(BUILD)/%.o) \
-		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a $(LIBS)
+		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a \
+		$(UNIT_OBJ) $(LIBS)
 
 $(BUILD)/test/fake/%.o: CPPFLAGS += -Itest/fake
 $(BUILD)/platform/sim/%.o: CPPFLAGS += -Iplatform/sim
 
 unit: $(UNIT_BIN)
-	$(Q)fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+	$(Q)fail=0; for t in $(UNIT_BIN); do $(UNIT_RUN) $$t || fail=1; done; \
+		exit $$fail
 
 # ---- size, install, run, test ----
 size: $(ALL)

@@ -6,7 +6,9 @@
 #   2. poll build (build-poll/, config/linux-poll_defconfig)
 #   3. ASan+UBSan build (build-asan/) + all unit tests under it
 #   4. every config/*_defconfig builds in build-<name>/ and passes the unit
-#      tests (cortex-m4: arm-none-eabi-gcc, the portable core alone)
+#      tests (cortex-m4: arm-none-eabi-gcc and newlib-nano, the portable
+#      core and the unit tests that need no OS, run on qemu-system-arm's
+#      mps2-an386 board: scripts/test-cortex-m4.sh)
 #   5. libFuzzer harnesses of test/fuzz/ for 10 s each (scripts/fuzz.sh)
 #   6. integration suite against build/ (with the slow tests), and quick
 #      against build-poll/ and build-asan/
@@ -93,10 +95,9 @@ step "ASan+UBSan build (build-asan/) and unit tests" asan_and_unit
 for f in config/*_defconfig; do
 	name=$(basename "$f" _defconfig)
 	if [ "$name" = cortex-m4 ]; then
-		step "defconfig $name (arm-none-eabi, core only)" \
-		    build "build-$name" "${name}_defconfig" \
-		    CROSS_COMPILE=arm-none-eabi- \
-		    EXTRA_CFLAGS="-mcpu=cortex-m4 -mthumb"
+		# newlib-nano, unit tests run on qemu-system-arm mps2-an386
+		step "defconfig $name (newlib-nano, unit tests on qemu)" \
+		    bash scripts/test-cortex-m4.sh "build-$name"
 	else
 		step "defconfig $name and unit tests" \
 		    build_and_unit "build-$name" "${name}_defconfig"
