@@ -50,7 +50,8 @@ CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 PLAT_SRC := $(wildcard platform/linux/*.c platform/posix/*.c)
 PLAT_OBJ := $(PLAT_SRC:%.c=$(BUILD)/%.o)
-SIM_SRC := $(wildcard platform/sim/*.c)
+# linked into the unit tests: the flash simulator and the NOR backend
+SIM_SRC := $(wildcard platform/sim/*.c platform/nor/*.c)
 FAKE_SRC := $(wildcard test/fake/*.c)
 UNIT_SRC := $(wildcard test/unit/*_test.c)
 # Unit tests on another machine (scripts/test-cortex-m4.sh): UNIT_TESTS

@@ -12,6 +12,12 @@
  * (read, prog, erase, sync) fails with EDGEMTA_E_IO until
  * flash_sim_power_on(). sync is a barrier only: nothing is lost on a cut
  * that was not torn.
+ *
+ * With `nor` set, cuts tear the way a NOR part does instead: a prog is
+ * done for whole 32-bit words up to a random point, the word in flight
+ * gets a random subset of its 1 -> 0 transitions, the rest is untouched
+ * (never a bit cleared that the data keeps at 1); an erase leaves every
+ * bit of the block either as it was or erased (only 0 -> 1).
  */
 #ifndef FLASH_SIM_H
 #define FLASH_SIM_H
@@ -29,6 +35,7 @@ struct flash_sim {
 	uint64_t cut_at;	/* 0: never */
 	bool dead;		/* power is off after a cut */
 	bool bitflips;		/* flip a bit in torn programs */
+	bool nor;		/* NOR tearing (see above); no bitflips */
 	uint32_t rng;
 };
 

@@ -313,6 +313,8 @@ restart_work(void)
 	queue_commit();
 }
 
+static bool wl_nor;	/* cuts tear the way NOR does (flash_sim.h) */
+
 /* A second power cut while recovering from the first one. */
 static void
 test_cut_during_recovery(void)
@@ -322,6 +324,7 @@ test_cut_during_recovery(void)
 	for (i = 1; i < 400; i += 7) {
 		for (j = 1; j <= 6; j++) {
 			CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
+			sim.nor = wl_nor;
 			flash_sim_cut_at(&sim, i);
 			workload();
 			if (!sim.dead) {
@@ -370,6 +373,7 @@ test_every_cut(void)
 	for (i = 1; i <= n; i++) {
 		CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
 		sim.fl.rewrite = wl_rewrite;
+		sim.nor = wl_nor;
 		sim.bitflips = (i % 2) == 0;
 		flash_sim_cut_at(&sim, i);
 		workload();
@@ -382,7 +386,8 @@ test_every_cut(void)
 	CHECK_EQ(failed, 0);
 	printf("queue_powercut_test: %lu cut points tested (%d erases in "
 	    "the workload%s), %lu failed\n", (unsigned long)tested,
-	    erases, wl_rewrite ? ", pages rewritten" : "",
+	    erases, wl_rewrite ? ", pages rewritten" :
+	    wl_nor ? ", NOR tearing" : "",
 	    (unsigned long)failed);
 }
 
@@ -408,5 +413,9 @@ main(void)
 	RUN(test_every_cut);
 	RUN(test_every_cut_rewrite);
 	RUN(test_cut_during_recovery);
+	wl_nor = true;		/* the same suite, torn the NOR way */
+	RUN(test_every_cut);
+	RUN(test_cut_during_recovery);
+	wl_nor = false;
 	return test_report("queue_powercut_test");
 }
