@@ -86,7 +86,7 @@ test_prog_erase(void)
 	progs = bad_progs = 0;
 	/* two pages at the end of block 1: lands at BASE + 2 * BS - 2 PG */
 	CHECK_EQ(flash_prog(&nor.fl, 2 * BS - 2 * PG, page, sizeof(page)), 0);
-	CHECK_EQ(progs, (int)(sizeof(page) / 64));	/* split at 64 bytes */
+	CHECK_EQ(progs, (int)(sizeof(page) / 64));	/* split at 64 */
 	CHECK_EQ(bad_progs, 0);
 	CHECK(memcmp(dev + BASE + 2 * BS - 2 * PG, page, sizeof(page)) == 0);
 	CHECK_EQ(flash_read(&nor.fl, 2 * BS - 2 * PG, back, sizeof(back)), 0);
@@ -126,17 +126,6 @@ test_prog_erase(void)
 static uint8_t body[NMSG][1500];
 static uint32_t ids[NMSG];
 
-static void
-fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(seed >> 16);
-	}
-}
-
 /* Queue NMSG messages (sizes 100..1200) on fl, the first 4 delivered. */
 static void
 write_queue(struct flash *fl)
@@ -147,7 +136,7 @@ write_queue(struct flash *fl)
 
 	CHECK_EQ(queue_open(fl, 0), 0);
 	for (k = 0; k < NMSG; k++) {
-		fill(body[k], sizeof(body[k]), (uint32_t)k + 1);
+		test_fill(body[k], sizeof(body[k]), (uint32_t)k + 1);
 		snprintf(from, sizeof(from), "s%d@example.org", k);
 		CHECK_EQ(queue_msg_begin(&w, from, 0, 0), 0);
 		CHECK_EQ(queue_msg_rcpt(&w, "a@example.net"), 0);
@@ -241,7 +230,7 @@ test_sim_nor_tearing(void)
 	uint8_t data[PG], before[PG];
 	uint32_t i, cut, diff = 0;
 
-	fill(data, PG, 99);
+	test_fill(data, PG, 99);
 	for (cut = 0; cut < 20; cut++) {
 		CHECK_EQ(flash_sim_init(&sim, PG, BS, 2), 0);
 		sim.nor = true;
@@ -273,7 +262,7 @@ test_sim_nor_tearing(void)
 		for (i = PG; i < BS; i++) {
 			CHECK_EQ(sim.mem[BS + i], 0xff);
 		}
-		fill(data, PG, 99);
+		test_fill(data, PG, 99);
 		flash_sim_free(&sim);
 	}
 	CHECK(diff > 0);	/* some tears programmed something */

@@ -38,17 +38,6 @@ static const size_t wl_sizes[NM] = {
 };
 
 static void
-fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(seed >> 16);
-	}
-}
-
-static void
 on_done(void *arg, int err)
 {
 	struct wl_msg *m = arg;
@@ -406,7 +395,7 @@ main(void)
 	int k;
 
 	for (k = 0; k < NM; k++) {
-		fill(data[k], wl_sizes[k], (uint32_t)k * 31 + 1);
+		test_fill(data[k], wl_sizes[k], (uint32_t)k * 31 + 1);
 	}
 	fake_log_quiet(true);
 	fake_clock_set(0, 1700000000);

@@ -57,6 +57,18 @@ static int test_passed, test_failed, test_cur_failed;
 	} \
 } while (0)
 
+/* Deterministic pseudo-random bytes for a seed (message bodies). */
+static inline void
+test_fill(uint8_t *buf, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+}
+
 static inline int
 test_report(const char *name)
 {
