@@ -48,7 +48,13 @@ endif
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
-PLAT_SRC := $(wildcard platform/linux/*.c platform/posix/*.c)
+# Platform sources by target, in this one place: CONFIG_PLATFORM (Kconfig,
+# from the target) names platform/$(PLATFORM)/, whose platform.mk adds its
+# sources to PLAT_SRC. A .config older than CONFIG_PLATFORM is a Linux one.
+PLATFORM := $(or $(patsubst "%",%,$(CONFIG_PLATFORM)),$(if \
+	$(filter y,$(CONFIG_TARGET_CORE_ONLY)),none,linux))
+PLAT_SRC :=
+-include platform/$(PLATFORM)/platform.mk
 PLAT_OBJ := $(PLAT_SRC:%.c=$(BUILD)/%.o)
 # linked into the unit tests: the flash simulator and the NOR backend
 SIM_SRC := $(wildcard platform/sim/*.c platform/nor/*.c)
@@ -82,6 +88,8 @@ CPPCHECK ?= cppcheck
 
 ifeq ($(CONFIG_TARGET_CORE_ONLY),y)
 ALL := $(BUILD)/libedgemta-core.a
+else ifeq ($(CONFIG_TARGET_LWIP),y)
+ALL := $(BUILD)/libedgemta-core.a $(PLAT_OBJ)
 else
 ALL := $(BUILD)/edgemta
 endif
@@ -133,13 +141,13 @@ unit: $(UNIT_BIN)
 
 # ---- size, install, run, test ----
 size: $(ALL)
-ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
+ifeq ($(ALL),$(BUILD)/edgemta)
 	@echo "== $(BUILD)/edgemta"
 	$(Q)$(SIZE) $(BUILD)/edgemta
 endif
 	@echo "== core library objects"
 	$(Q)$(SIZE) -t $(CORE_OBJ)
-ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
+ifeq ($(ALL),$(BUILD)/edgemta)
 	$(Q)$(STRIP) -o $(BUILD)/edgemta.stripped $(BUILD)/edgemta
 	@echo "== stripped copy: $$(wc -c < $(BUILD)/edgemta.stripped) bytes" \
 		"($(BUILD)/edgemta.stripped)"
