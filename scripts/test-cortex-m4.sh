@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 dir=${1:-build-cortex-m4}
 board=platform/lwip/boards/mps2-an386
 tests="addr_test auth_test conf_test flash_nor_test fmt_test inject_test
-    queue_test queue_powercut_test sched_test smtp_cmd_test smtp_data_test"
+    queue_test queue_powercut_test sched_test smtp_cmd_test smtp_data_test
+    submit_test"
 args=(BUILD="$dir" KCONFIG_CONFIG="$dir/.config"
     CROSS_COMPILE=arm-none-eabi-
     EXTRA_CFLAGS="-mcpu=cortex-m4 -mthumb"

@@ -17,51 +17,6 @@
 
 #define NOW 1790000000	/* late 2026, a sane clock */
 
-/*
- * sched.o pulls in the SMTP client and io.c, whose socket calls the
- * fakes do not provide; nothing here opens a socket. Weak, so a real
- * fake socket in test/fake/ wins when one appears.
- */
-#define WEAK __attribute__((weak))
-
-WEAK int
-plat_connect_tcp(const struct net_addr *a)
-{
-	(void)a;
-	return EDGEMTA_E_IO;
-}
-
-WEAK int
-plat_connect_result(int fd)
-{
-	(void)fd;
-	return EDGEMTA_E_IO;
-}
-
-WEAK long
-plat_read(int fd, void *buf, size_t len)
-{
-	(void)fd;
-	(void)buf;
-	(void)len;
-	return EDGEMTA_E_IO;
-}
-
-WEAK long
-plat_write(int fd, const void *buf, size_t len)
-{
-	(void)fd;
-	(void)buf;
-	(void)len;
-	return EDGEMTA_E_IO;
-}
-
-WEAK void
-plat_close(int fd)
-{
-	(void)fd;
-}
-
 static void
 test_backoff_growth_and_cap(void)
 {
