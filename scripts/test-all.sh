@@ -9,6 +9,7 @@
 #      tests (cortex-m4: arm-none-eabi-gcc and newlib-nano, the portable
 #      core and the unit tests that need no OS, run on qemu-system-arm's
 #      mps2-an386 board: scripts/test-cortex-m4.sh)
+#   4b. the lwIP platform on the host (scripts/test-lwip.sh)
 #   5. libFuzzer harnesses of test/fuzz/ for 10 s each (scripts/fuzz.sh)
 #   6. integration suite against build/ (with the slow tests), and quick
 #      against build-poll/ and build-asan/
@@ -103,6 +104,11 @@ for f in config/*_defconfig; do
 		    build_and_unit "build-$name" "${name}_defconfig"
 	fi
 done
+
+# the lwIP platform on the host: lwIP from `apt-get source lwip`, SMTP in,
+# the submit API and delivery over lwIP's loopback (scripts/test-lwip.sh)
+step "lwIP platform on the host (build-lwip-host/)" \
+    bash scripts/test-lwip.sh build-lwip-host
 
 # libFuzzer harnesses, briefly, from their checked-in seed corpora
 step "fuzz (10 s per harness)" bash scripts/fuzz.sh 10
