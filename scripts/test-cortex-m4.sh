@@ -5,7 +5,10 @@
 # in platform/lwip/boards/mps2-an386/), links the unit tests that need no
 # operating system, and runs each under qemu-system-arm (scripts/qemu-run.sh).
 # Catches what only a microcontroller's libc shows: printf formats that
-# newlib-nano lacks, 32-bit long, alignment faults, a small heap.
+# newlib-nano lacks, 32-bit long, alignment faults, a small heap. Then the
+# relay on lwIP (lwIP from scripts/lwip.sh) runs there too:
+# test/lwip/lwip_relay_test.c, SMTP in, the submit API and delivery over
+# lwIP's loopback, with the stack's high-water mark printed.
 set -u
 cd "$(dirname "$0")/.."
 dir=${1:-build-cortex-m4}
@@ -23,4 +26,21 @@ args=(BUILD="$dir" KCONFIG_CONFIG="$dir/.config"
     UNIT_TESTS="$(echo $tests)")
 mkdir -p "$dir" &&
 make --no-print-directory "${args[@]}" cortex-m4_defconfig &&
-make -j2 --no-print-directory "${args[@]}" all unit
+make -j2 --no-print-directory "${args[@]}" all unit || exit 1
+
+# The relay itself on lwIP (test/lwip/lwip_relay_test.c, over lwIP's
+# loopback): lwIP built for the board, the platform objects, the test.
+flags=(-mcpu=cortex-m4 -mthumb)
+bash scripts/lwip.sh "$dir" arm-none-eabi-gcc "${flags[@]}" &&
+make -j2 --no-print-directory "${args[@]}" LWIP_DIR="$dir/lwip-src" all &&
+arm-none-eabi-gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
+    "${flags[@]}" -ffunction-sections -fdata-sections \
+    -I"$dir/include" -Icore -Iplatform -Iplatform/sim -Iplatform/lwip \
+    -Iplatform/lwip/include -I"$dir/lwip-src/src/include" -Itest/unit \
+    -I$board -Wl,--gc-sections --specs=nano.specs --specs=rdimon.specs \
+    -nostartfiles -T $board/mps2-an386.ld -o "$dir/lwip_relay_test" \
+    test/lwip/lwip_relay_test.c "$dir/$board/startup.o" \
+    "$dir"/platform/lwip/*.o "$dir/platform/sim/flash_sim.o" \
+    "$dir/libedgemta-core.a" "$dir/liblwip.a" &&
+arm-none-eabi-size "$dir/lwip_relay_test" &&
+scripts/qemu-run.sh "$dir/lwip_relay_test" 300

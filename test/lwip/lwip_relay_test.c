@@ -5,17 +5,18 @@
  * relay's listener, the relay's queue on the flash simulator, and an SMTP
  * sink on lwIP as the relayhost. Checks that a message sent over SMTP
  * and one from the in-process submit API both arrive at the sink, and the
- * queue is empty afterwards. Built and run by scripts/test-lwip.sh.
+ * queue is empty afterwards. Built and run on the host by
+ * scripts/test-lwip.sh (board_host.c) and on the emulated Cortex-M4 by
+ * scripts/test-cortex-m4.sh (platform/lwip/boards/mps2-an386).
  */
-#define _POSIX_C_SOURCE 200809L	/* clock_gettime, nanosleep */
 #include <stdlib.h>
-#include <time.h>
 
 #include "lwip/init.h"
 #include "lwip/netif.h"
 #include "lwip/timeouts.h"
 
 #include "test.h"
+#include "board.h"
 #include "conf.h"
 #include "edgemta_lwip.h"
 #include "ev.h"
@@ -24,26 +25,21 @@
 #include "queue.h"
 #include "submit.h"
 
-/* ---- the board: host clock, loopback polling ---- */
+/* ---- the board (board_host.c or mps2-an386), loopback polling ---- */
 
 u32_t
 sys_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (u32_t)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return board_ms();
 }
 
 static void
 net_poll(uint32_t max_ms)
 {
-	struct timespec ts = { 0, 200000 };	/* 0.2 ms */
-
 	netif_poll_all();
 	sys_check_timeouts();
 	if (max_ms > 0) {
-		nanosleep(&ts, NULL);
+		board_idle();
 	}
 }
 
@@ -359,7 +355,8 @@ test_relay_over_lwip(void)
 	CHECK_EQ(queue_count(), 0);
 	CHECK(strstr(sink_last, "Received: ") != NULL);
 	printf("lwip_relay_test: queued %s over SMTP, alert done, %d "
-	    "messages at the sink\n", cli_queued, sink_msgs);
+	    "messages at the sink, stack peak %lu bytes\n", cli_queued,
+	    sink_msgs, (unsigned long)board_stack_peak());
 }
 
 int

@@ -2,7 +2,8 @@
  * startup.c - reset and fault handlers of the mps2-an386 board
  * (mps2-an386.ld): copy .data, zero .bss, paint the stack (its high-water
  * mark is board_stack_peak()), start newlib (semihosting: stdout and
- * exit() reach the host under qemu -semihosting), run main().
+ * exit() reach the host under qemu -semihosting), start a 1 ms SysTick
+ * (board_ms()), run main().
  * A fault prints its name and the faulting PC and exits with status 1, so
  * a test that crashes fails instead of hanging.
  */
@@ -52,6 +53,26 @@ HardFault_Handler(void)
 	    "b %0\n" : : "i"(hardfault_c));
 }
 
+static volatile uint32_t ms_ticks;
+
+static void
+SysTick_Handler(void)
+{
+	ms_ticks++;
+}
+
+uint32_t
+board_ms(void)
+{
+	return ms_ticks;
+}
+
+void
+board_idle(void)
+{
+	__asm volatile("wfi");
+}
+
 static void
 Default_Handler(void)
 {
@@ -75,7 +96,7 @@ static void (*const vectors[16])(void) = {
 	Default_Handler,	/* DebugMon */
 	0,
 	Default_Handler,	/* PendSV */
-	Default_Handler,	/* SysTick */
+	SysTick_Handler,
 };
 
 /* Fill the unused stack below the current frame with STACK_PAINT. */
@@ -117,6 +138,10 @@ Reset_Handler(void)
 	*(volatile uint32_t *)0xe000ed24u |= 7u << 16;	/* SCB->SHCSR */
 	/* trap division by zero like the hosted builds' SIGFPE would */
 	*(volatile uint32_t *)0xe000ed14u |= 1u << 4;	/* SCB->CCR */
+	/* SysTick: 1 ms from the 25 MHz processor clock */
+	*(volatile uint32_t *)0xe000e014u = 25000 - 1;	/* LOAD */
+	*(volatile uint32_t *)0xe000e018u = 0;		/* VAL */
+	*(volatile uint32_t *)0xe000e010u = 7;		/* CTRL */
 	stack_paint();
 	initialise_monitor_handles();
 	__libc_init_array();
