@@ -22,3 +22,12 @@ gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
     "$dir"/platform/lwip/*.o "$dir/platform/sim/flash_sim.o" \
     "$dir/libedgemta-core.a" "$dir/liblwip.a"
 timeout 120 "$dir/lwip_relay_test"
+# the same relay as a program on a TAP device, tested from the Linux side
+# inside a network namespace of its own (test/lwip/tap_test.py)
+gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
+    -I"$dir/include" -Icore -Iplatform -Iplatform/lwip \
+    -Iplatform/lwip/include -I"$dir/lwip-src/src/include" \
+    -o "$dir/edgemta-lwip" test/lwip/lwip_tap.c \
+    "$dir"/platform/lwip/*.o "$dir"/platform/nor/*.o \
+    "$dir/libedgemta-core.a" "$dir/liblwip.a"
+timeout 300 unshare -n /usr/bin/python3 test/lwip/tap_test.py "$dir/edgemta-lwip"

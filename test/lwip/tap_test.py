@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""tap_test.py EDGEMTA_LWIP - the lwIP relay (test/lwip/lwip_tap.c) on a
+TAP device, tested from the Linux side. Run inside a network namespace
+of its own (scripts/test-lwip.sh uses `unshare -n`): it creates tap0
+(10.0.0.1/24 on the Linux side, 10.0.0.2 on lwIP's), an aiosmtpd
+smarthost on 10.0.0.1:2526, and checks that a large message sent with
+smtplib, a pipelined transaction and the relay's own alert (the
+in-process submit API) all arrive at the smarthost byte for byte.
+Prints "tap_test: N passed, N failed"."""
+import os
+import socket
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+
+from aiosmtpd.controller import Controller
+
+BIN = sys.argv[1]
+got = []
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok   %s" % name)
+    else:
+        failed += 1
+        print("FAIL %s %s" % (name, detail))
+
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        got.append((envelope.mail_from, list(envelope.rcpt_tos),
+                    envelope.original_content))
+        return "250 2.0.0 Ok: sunk"
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True)
+
+
+def wait_port(host, port, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def wait_msgs(n, timeout):
+    end = time.time() + timeout
+    while time.time() < end and len(got) < n:
+        time.sleep(0.1)
+    return len(got) >= n
+
+
+def main():
+    sh("ip", "link", "set", "lo", "up")
+    sh("ip", "tuntap", "add", "dev", "tap0", "mode", "tap")
+    sh("ip", "addr", "add", "10.0.0.1/24", "dev", "tap0")
+    sh("ip", "link", "set", "tap0", "up")
+    ctl = Controller(Sink(), hostname="10.0.0.1", port=2526)
+    ctl.start()
+    tmp = tempfile.mkdtemp(prefix="edgemta-lwip.")
+    conf = os.path.join(tmp, "edgemta.conf")
+    with open(conf, "w") as f:
+        f.write("listen = 10.0.0.2:25 smtp\n"
+                "mynetworks = 10.0.0.0/24\n"
+                "relayhost = [10.0.0.1]:2526\n"
+                "smtp_tls_security_level = none\n"
+                "myhostname = edgemta-lwip.test\n"
+                "queue_size = 256k\n")
+    log = open(os.path.join(tmp, "log"), "w+")
+    relay = subprocess.Popen([BIN, "tap0", "10.0.0.2/24", conf,
+                              "alert@example.net"], stderr=log)
+    try:
+        check("relay listens on 10.0.0.2:25 over TAP",
+              wait_port("10.0.0.2", 25, 15))
+        # a large message: many TCP segments of full-size frames
+        body = "".join("line %05d %s\r\n" % (i, "x" * 60)
+                       for i in range(300))
+        msg = ("From: meter@lwip.test\r\nSubject: big\r\n\r\n" + body)
+        with smtplib.SMTP("10.0.0.2", 25, timeout=30) as s:
+            code, _ = s.ehlo("client.test")
+            check("EHLO", code == 250)
+            check("PIPELINING offered", s.has_extn("pipelining"))
+            s.sendmail("meter@lwip.test", ["ops@example.net"], msg)
+        # a pipelined transaction in one write
+        c = socket.create_connection(("10.0.0.2", 25), timeout=30)
+        f = c.makefile("rb")
+        f.readline()
+        c.sendall(b"EHLO p.test\r\nMAIL FROM:<p@lwip.test>\r\n"
+                  b"RCPT TO:<ops@example.net>\r\nDATA\r\n")
+        replies = []
+        while len(replies) < 4:
+            line = f.readline().decode()
+            if line[3:4] != "-":
+                replies.append(line[:3])
+        check("pipelined EHLO/MAIL/RCPT/DATA", replies ==
+              ["250", "250", "250", "354"], replies)
+        c.sendall(b"Subject: piped\r\n\r\npipelined\r\n.\r\nQUIT\r\n")
+        line = f.readline().decode()
+        check("pipelined message queued", line.startswith("250 "), line)
+        c.close()
+        check("three messages at the smarthost", wait_msgs(3, 30),
+              "got %d" % len(got))
+        by_subject = {}
+        for frm, rcpts, data in got:
+            text = data.decode("utf-8", "replace")
+            for line in text.split("\r\n"):
+                if line.startswith("Subject: "):
+                    by_subject[line[9:]] = (frm, rcpts, text)
+        big = by_subject.get("big")
+        check("large message intact", big is not None and
+              big[2].endswith(body) and big[1] == ["ops@example.net"])
+        check("Received: header added", big is not None and
+              big[2].startswith("Received: from client.test"))
+        alert = by_subject.get("alert from the lwIP relay")
+        check("alert from the submit API delivered", alert is not None and
+              alert[0] == "alert@edgemta-lwip.test" and
+              alert[1] == ["alert@example.net"])
+        check("pipelined message delivered", "piped" in by_subject)
+    finally:
+        relay.terminate()
+        relay.wait(10)
+        ctl.stop()
+        if failed:
+            log.seek(0)
+            sys.stdout.write(log.read()[-4000:])
+    print("tap_test: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+sys.exit(main())
