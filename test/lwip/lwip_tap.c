@@ -10,7 +10,9 @@
  * read whole into memory (a config blob, as a firmware would keep in
  * flash) over the Kconfig defaults. With ALERT_RCPT, an alert is
  * submitted through the in-process API at start (core/submit.h). Logs go
- * to stderr; runs until killed.
+ * to stderr; runs until killed. With EDGEMTA_LWIP_FLASH=FILE the NOR
+ * part is that file mapped shared: it survives kill -9, as a board's
+ * RAM-backed flash region survives a reset (tap_test.py's power cuts).
  */
 #define _DEFAULT_SOURCE		/* nanosleep, struct ifreq */
 #include <fcntl.h>
@@ -21,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,6 +151,43 @@ alert_done(void *arg, int err, uint32_t id)
 	    err == 0 ? "queued" : edgemta_strerror(err), (unsigned long)id);
 }
 
+/* A blank (0xFF) part in RAM, or the EDGEMTA_LWIP_FLASH file mapped. */
+static uint8_t *
+flash_region(uint32_t size)
+{
+	const char *path = getenv("EDGEMTA_LWIP_FLASH");
+	struct stat st;
+	uint8_t *mem;
+	int fd;
+
+	if (path == NULL) {
+		mem = malloc(size);
+		if (mem != NULL) {
+			memset(mem, 0xff, size);
+		}
+		return mem;
+	}
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		perror(path);
+		return NULL;
+	}
+	if (st.st_size != (off_t)size) {
+		static uint8_t ff[4096];
+		uint32_t o;
+
+		memset(ff, 0xff, sizeof(ff));
+		for (o = 0; o < size; o += sizeof(ff)) {
+			if (pwrite(fd, ff, sizeof(ff), (off_t)o) < 0) {
+				return NULL;
+			}
+		}
+	}
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return mem == MAP_FAILED ? NULL : mem;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -176,11 +217,10 @@ main(int argc, char **argv)
 	}
 	fclose(f);
 	/* the NOR part: queue_size bytes of 4 KiB sectors, 256-byte pages */
-	mem = malloc(c.queue_size);
+	mem = flash_region(c.queue_size);
 	if (mem == NULL) {
 		return 1;
 	}
-	memset(mem, 0xff, c.queue_size);
 	nor_ram_init(&ram, mem, c.queue_size, CONFIG_QUEUE_BLOCK_SIZE, 256, 4);
 	if (flash_nor_init(&nor, &ram.hal, 0, c.queue_size,
 	    CONFIG_QUEUE_BLOCK_SIZE, CONFIG_QUEUE_PAGE_SIZE) != 0) {

@@ -5,14 +5,19 @@ of its own (scripts/test-lwip.sh uses `unshare -n`): it creates tap0
 (10.0.0.1/24 on the Linux side, 10.0.0.2 on lwIP's), an aiosmtpd
 smarthost on 10.0.0.1:2526, and checks that a large message sent with
 smtplib, a pipelined transaction and the relay's own alert (the
-in-process submit API) all arrive at the smarthost byte for byte.
+in-process submit API) all arrive at the smarthost byte for byte; that
+kill -9 while mail arrives (the NOR part is a file that survives, as a
+board's RAM-backed flash survives a reset) loses no acknowledged message;
+and that a full queue answers 452 4.3.1 and delivers what it took.
 Prints "tap_test: N passed, N failed"."""
 import os
+import random
 import socket
 import smtplib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from aiosmtpd.controller import Controller
@@ -59,6 +64,115 @@ def wait_msgs(n, timeout):
     while time.time() < end and len(got) < n:
         time.sleep(0.1)
     return len(got) >= n
+
+
+def write_conf(tmp, name, relay_port, size="256k"):
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write("listen = 10.0.0.2:25 smtp\n"
+                "mynetworks = 10.0.0.0/24\n"
+                "relayhost = [10.0.0.1]:%d\n"
+                "smtp_tls_security_level = none\n"
+                "myhostname = edgemta-lwip.test\n"
+                "minimal_backoff_time = 1s\n"
+                "queue_size = %s\n" % (relay_port, size))
+    return path
+
+
+def start(conf, log, flash):
+    env = dict(os.environ, EDGEMTA_LWIP_FLASH=flash)
+    p = subprocess.Popen([BIN, "tap0", "10.0.0.2/24", conf], stderr=log,
+                         env=env)
+    if not wait_port("10.0.0.2", 25, 15):
+        p.kill()
+        p.wait()
+        raise RuntimeError("relay did not start")
+    return p
+
+
+def subjects():
+    out = []
+    for _, _, data in got:
+        for line in data.decode("utf-8", "replace").split("\r\n"):
+            if line.startswith("Subject: "):
+                out.append(line[9:])
+    return out
+
+
+def send_until_error(prefix, size, acked, stop, errors):
+    """Send messages one by one; record the acknowledged subjects."""
+    i = 0
+    body = "y" * 70 + "\r\n"
+    try:
+        with smtplib.SMTP("10.0.0.2", 25, timeout=10) as s:
+            while not stop.is_set():
+                subj = "%s-%d" % (prefix, i)
+                s.sendmail("p@lwip.test", ["ops@example.net"],
+                           "Subject: %s\r\n\r\n%s" % (subj,
+                                                       body * (size // 72)))
+                acked.append(subj)
+                i += 1
+    except (smtplib.SMTPException, OSError) as e:
+        errors.append(e)
+
+
+def test_power_cuts(tmp, log):
+    flash = os.path.join(tmp, "flash-cuts")
+    down = write_conf(tmp, "down.conf", 2599)
+    up = write_conf(tmp, "up.conf", 2526)
+    acked = []
+    rnd = random.Random(7)
+    for cut in range(3):
+        relay = start(down, log, flash)
+        stop, errors = threading.Event(), []
+        t = threading.Thread(target=send_until_error,
+                             args=("cut%d" % cut, 3000, acked, stop, errors))
+        t.start()
+        time.sleep(rnd.uniform(0.3, 1.2))
+        relay.kill()            # the power cut: no shutdown at all
+        relay.wait()
+        stop.set()
+        t.join(15)
+    print("power cuts: %d messages acknowledged" % len(acked))
+    check("messages acknowledged before the cuts", len(acked) > 5,
+          "acked %d" % len(acked))
+    del got[:]
+    relay = start(up, log, flash)
+    end = time.time() + 60
+    while time.time() < end and not set(acked) <= set(subjects()):
+        time.sleep(0.2)
+    lost = sorted(set(acked) - set(subjects()))
+    check("kill -9 x3 loses no acknowledged message", not lost,
+          "lost %s" % lost[:10])
+    relay.terminate()
+    relay.wait(10)
+
+
+def test_queue_full(tmp, log):
+    flash = os.path.join(tmp, "flash-full")
+    down = write_conf(tmp, "full-down.conf", 2599, "64k")
+    up = write_conf(tmp, "full-up.conf", 2526, "64k")
+    relay = start(down, log, flash)
+    acked, errors = [], []
+    send_until_error("full", 6000, acked, threading.Event(), errors)
+    e = errors[0] if errors else None
+    code = getattr(e, "smtp_code", None)
+    text = getattr(e, "smtp_error", b"") or b""
+    check("full queue answers 452 4.3.1", code == 452 and
+          b"4.3.1" in text, repr(e))
+    check("the queue took several messages first", len(acked) >= 3,
+          "acked %d" % len(acked))
+    relay.terminate()
+    relay.wait(10)
+    del got[:]
+    relay = start(up, log, flash)
+    end = time.time() + 60
+    while time.time() < end and not set(acked) <= set(subjects()):
+        time.sleep(0.2)
+    check("what the full queue took is delivered",
+          set(acked) <= set(subjects()))
+    relay.terminate()
+    relay.wait(10)
 
 
 def main():
@@ -127,9 +241,14 @@ def main():
               alert[0] == "alert@edgemta-lwip.test" and
               alert[1] == ["alert@example.net"])
         check("pipelined message delivered", "piped" in by_subject)
-    finally:
         relay.terminate()
         relay.wait(10)
+        test_power_cuts(tmp, log)
+        test_queue_full(tmp, log)
+    finally:
+        if relay.poll() is None:
+            relay.terminate()
+            relay.wait(10)
         ctl.stop()
         if failed:
             log.seek(0)
