@@ -11,7 +11,11 @@ cd "$(dirname "$0")/.."
 dir=${1:-build-lwip-host}
 bash scripts/lwip.sh "$dir" gcc
 args=(BUILD="$dir" KCONFIG_CONFIG="$dir/.config" LWIP_DIR="$dir/lwip-src")
-make --no-print-directory "${args[@]}" cortex-m4_defconfig
+# the Cortex-M4 configuration, with TLS and AUTH (BearSSL is at hand here)
+{ cat config/cortex-m4_defconfig; echo CONFIG_TLS=y; echo CONFIG_AUTH=y; } \
+    >"$dir/lwip-host_defconfig"
+KCONFIG_CONFIG="$dir/.config" /usr/bin/python3 scripts/kconfig.py defconfig \
+    "$dir/lwip-host_defconfig"
 make -j2 --no-print-directory "${args[@]}" all \
     "$dir/platform/sim/flash_sim.o"
 gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
@@ -20,14 +24,18 @@ gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
     -Iplatform/lwip/boards/mps2-an386 -o "$dir/lwip_relay_test" \
     test/lwip/lwip_relay_test.c test/lwip/board_host.c \
     "$dir"/platform/lwip/*.o "$dir/platform/sim/flash_sim.o" \
-    "$dir/libedgemta-core.a" "$dir/liblwip.a"
+    "$dir/libedgemta-core.a" "$dir/liblwip.a" -Wl,-Bstatic -lbearssl \
+    -Wl,-Bdynamic
 timeout 120 "$dir/lwip_relay_test"
 # the same relay as a program on a TAP device, tested from the Linux side
-# inside a network namespace of its own (test/lwip/tap_test.py)
+# inside a network namespace of its own (test/lwip/tap_test.py); its
+# certificates, keys and passwords come from files (platform/linux's
+# tls_files.c) as on the host; a firmware would compile them in
 gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
-    -I"$dir/include" -Icore -Iplatform -Iplatform/lwip \
+    -I"$dir/include" -Icore -Iplatform -Iplatform/lwip -Iplatform/linux \
     -Iplatform/lwip/include -I"$dir/lwip-src/src/include" \
-    -o "$dir/edgemta-lwip" test/lwip/lwip_tap.c \
+    -o "$dir/edgemta-lwip" test/lwip/lwip_tap.c platform/linux/tls_files.c \
     "$dir"/platform/lwip/*.o "$dir"/platform/nor/*.o \
-    "$dir/libedgemta-core.a" "$dir/liblwip.a"
+    "$dir/libedgemta-core.a" "$dir/liblwip.a" -Wl,-Bstatic -lbearssl \
+    -Wl,-Bdynamic
 timeout 300 unshare -n /usr/bin/python3 test/lwip/tap_test.py "$dir/edgemta-lwip"

@@ -40,6 +40,7 @@
 #include "nor/flash_nor.h"
 #include "nor/nor_ram.h"
 #include "submit.h"
+#include "tls_files.h"
 
 static int tap_fd = -1;
 static struct netif tap_netif;
@@ -216,6 +217,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	fclose(f);
+	if (tls_files_setup(&c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "edgemta-lwip: %s\n", err);
+		return 1;
+	}
 	/* the NOR part: queue_size bytes of 4 KiB sectors, 256-byte pages */
 	mem = flash_region(c.queue_size);
 	if (mem == NULL) {

@@ -8,10 +8,15 @@ smtplib, a pipelined transaction and the relay's own alert (the
 in-process submit API) all arrive at the smarthost byte for byte; that
 kill -9 while mail arrives (the NOR part is a file that survives, as a
 board's RAM-backed flash survives a reset) loses no acknowledged message;
-and that a full queue answers 452 4.3.1 and delivers what it took.
+that a full queue answers 452 4.3.1 and delivers what it took; and
+TLS both ways: STARTTLS into the relay (its certificate verified by the
+client), delivery over STARTTLS with AUTH to a smarthost whose
+certificate the relay verifies, and no delivery to one it cannot verify.
 Prints "tap_test: N passed, N failed"."""
+import logging
 import os
 import random
+import ssl
 import socket
 import smtplib
 import subprocess
@@ -21,6 +26,14 @@ import threading
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
+                                "integration"))
+from tlspki import Pki  # noqa: E402
+
+# aiosmtpd logs the handshakes the relay refuses on purpose
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 BIN = sys.argv[1]
 got = []
@@ -38,9 +51,13 @@ def check(name, cond, detail=""):
 
 
 class Sink:
+    def __init__(self, box=None):
+        self.box = got if box is None else box
+
     async def handle_DATA(self, server, session, envelope):
-        got.append((envelope.mail_from, list(envelope.rcpt_tos),
-                    envelope.original_content))
+        self.box.append((envelope.mail_from, list(envelope.rcpt_tos),
+                         envelope.original_content,
+                         session.ssl is not None))
         return "250 2.0.0 Ok: sunk"
 
 
@@ -92,7 +109,7 @@ def start(conf, log, flash):
 
 def subjects():
     out = []
-    for _, _, data in got:
+    for _, _, data, _ in got:
         for line in data.decode("utf-8", "replace").split("\r\n"):
             if line.startswith("Subject: "):
                 out.append(line[9:])
@@ -175,6 +192,74 @@ def test_queue_full(tmp, log):
     relay.wait(10)
 
 
+def test_tls(tmp, log):
+    pki = Pki(os.path.join(tmp, "pki"))
+    # one certificate for the Linux side (10.0.0.1) and the relay (.2)
+    pki._leaf("tap", "ca", "edgemta-lwip.test",
+              "subjectAltName=IP:10.0.0.1,IP:10.0.0.2")
+    with open(pki.path("tap.chain"), "w") as f:
+        f.write(open(pki.cert("tap")).read() + open(pki.cert("ca")).read())
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.path("tap.chain"), pki.key("tap"))
+    box, auths = [], []
+
+    def authenticator(server, session, envelope, mechanism, data):
+        ok = data.login == b"relay" and data.password == b"s3cret"
+        auths.append(ok)
+        return AuthResult(success=ok, handled=ok) if ok else \
+            AuthResult(success=False, handled=False,
+                       message="535 5.7.8 Authentication failed")
+
+    tls_sh = Controller(Sink(box), hostname="10.0.0.1", port=2527,
+                        tls_context=ctx, require_starttls=True,
+                        authenticator=authenticator, auth_required=True,
+                        auth_require_tls=True)
+    tls_sh.start()
+    base = ("listen = 10.0.0.2:25 smtp\n"
+            "mynetworks = 10.0.0.0/24\n"
+            "relayhost = [10.0.0.1]:2527\n"
+            "smtp_tls_security_level = verify\n"
+            "smtp_sasl_username = relay\n"
+            "smtp_sasl_password = s3cret\n"
+            "smtpd_tls_cert_file = %s\n"
+            "smtpd_tls_key_file = %s\n"
+            "myhostname = edgemta-lwip.test\n"
+            "minimal_backoff_time = 1s\n"
+            "queue_size = 256k\n" % (pki.path("tap.chain"),
+                                     pki.key("tap")))
+    try:
+        for name, ca, want in (("good", "ca", True),
+                               ("unknown CA", "otherca", False)):
+            conf = os.path.join(tmp, "tls-%s.conf" % ca)
+            with open(conf, "w") as f:
+                f.write(base + "smtp_tls_CAfile = %s\n" % pki.cert(ca))
+            relay = start(conf, log, os.path.join(tmp, "flash-" + ca))
+            cctx = ssl.create_default_context(cafile=pki.cert("ca"))
+            with smtplib.SMTP("10.0.0.2", 25, timeout=30) as s:
+                s.ehlo("client.test")
+                check("STARTTLS offered (%s)" % name,
+                      s.has_extn("starttls"))
+                s.starttls(context=cctx)    # verifies 10.0.0.2
+                s.ehlo("client.test")
+                s.sendmail("meter@lwip.test", ["ops@example.net"],
+                           "Subject: tls %s\r\n\r\nover TLS\r\n" % ca)
+            end = time.time() + (30 if want else 5)
+            while time.time() < end and not box:
+                time.sleep(0.1)
+            if want:
+                check("delivered over verified STARTTLS with AUTH",
+                      len(box) == 1 and box[0][3] and auths == [True],
+                      "box %r auths %r" % (box, auths))
+            else:
+                check("no delivery to a smarthost it cannot verify",
+                      not box, "box %r" % box)
+            del box[:]
+            relay.terminate()
+            relay.wait(10)
+    finally:
+        tls_sh.stop()
+
+
 def main():
     sh("ip", "link", "set", "lo", "up")
     sh("ip", "tuntap", "add", "dev", "tap0", "mode", "tap")
@@ -226,7 +311,7 @@ def main():
         check("three messages at the smarthost", wait_msgs(3, 30),
               "got %d" % len(got))
         by_subject = {}
-        for frm, rcpts, data in got:
+        for frm, rcpts, data, _ in got:
             text = data.decode("utf-8", "replace")
             for line in text.split("\r\n"):
                 if line.startswith("Subject: "):
@@ -245,6 +330,7 @@ def main():
         relay.wait(10)
         test_power_cuts(tmp, log)
         test_queue_full(tmp, log)
+        test_tls(tmp, log)
     finally:
         if relay.poll() is None:
             relay.terminate()
