@@ -8,7 +8,9 @@
 # newlib-nano lacks, 32-bit long, alignment faults, a small heap. Then the
 # relay on lwIP (lwIP from scripts/lwip.sh) runs there too:
 # test/lwip/lwip_relay_test.c, SMTP in, the submit API and delivery over
-# lwIP's loopback, with the stack's high-water mark printed.
+# lwIP's loopback, with the stack's high-water mark printed; and the
+# firmware image (platform/lwip/boards/mps2-an386/firmware.c) takes mail
+# over its LAN9118 and relays it (test/lwip/qemu_fw_test.py).
 set -u
 cd "$(dirname "$0")/.."
 dir=${1:-build-cortex-m4}
@@ -43,4 +45,19 @@ arm-none-eabi-gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
     "$dir"/platform/lwip/*.o "$dir/platform/sim/flash_sim.o" \
     "$dir/libedgemta-core.a" "$dir/liblwip.a" &&
 arm-none-eabi-size "$dir/lwip_relay_test" &&
-scripts/qemu-run.sh "$dir/lwip_relay_test" 300
+scripts/qemu-run.sh "$dir/lwip_relay_test" 300 || exit 1
+
+# The firmware (the worked example): LAN9118 driver, NOR queue, UART log,
+# under qemu with its user-mode network forwarded on 127.0.0.1 only.
+arm-none-eabi-gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
+    "${flags[@]}" -ffunction-sections -fdata-sections \
+    -I"$dir/include" -Icore -Iplatform -Iplatform/lwip \
+    -Iplatform/lwip/include -I"$dir/lwip-src/src/include" -I$board \
+    -Wl,--gc-sections --specs=nano.specs --specs=rdimon.specs \
+    -nostartfiles -T $board/mps2-an386.ld -o "$dir/edgemta-m4.elf" \
+    $board/firmware.c $board/lan9118.c "$dir/$board/startup.o" \
+    "$dir"/platform/lwip/*.o "$dir"/platform/nor/*.o \
+    "$dir/libedgemta-core.a" "$dir/liblwip.a" &&
+echo "== firmware image (flash: text + data; RAM: data + bss + heap + stack)" &&
+arm-none-eabi-size "$dir/edgemta-m4.elf" &&
+timeout 300 /usr/bin/python3 test/lwip/qemu_fw_test.py "$dir/edgemta-m4.elf"
