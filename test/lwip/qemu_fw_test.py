@@ -9,7 +9,6 @@ must both reach the smarthost; the firmware's log is read from its UART.
 Prints "qemu_fw_test: N passed, N failed"."""
 import os
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,27 +16,17 @@ import time
 
 from aiosmtpd.controller import Controller
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
+                                "integration"))
+from checks import check, report  # noqa: E402
+from helpers import free_port  # noqa: E402
+
 ELF = os.path.abspath(sys.argv[1])
 got = []
-passed = failed = 0
 
 
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   %s" % name)
-    else:
-        failed += 1
-        print("FAIL %s %s" % (name, detail))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Sink:
@@ -99,8 +88,7 @@ def main():
         qemu.kill()
         qemu.wait()
         ctl.stop()
-    print("qemu_fw_test: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return report("qemu_fw_test")
 
 
 sys.exit(main())

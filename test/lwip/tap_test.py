@@ -32,22 +32,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                 "integration"))
 from tlspki import Pki  # noqa: E402
 
+from checks import check, failed, report  # noqa: E402
+
 # aiosmtpd logs the handshakes the relay refuses on purpose
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 BIN = sys.argv[1]
 got = []
-passed = failed = 0
 
 
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   %s" % name)
-    else:
-        failed += 1
-        print("FAIL %s %s" % (name, detail))
 
 
 class Sink:
@@ -336,11 +329,10 @@ def main():
             relay.terminate()
             relay.wait(10)
         ctl.stop()
-        if failed:
+        if failed():
             log.seek(0)
             sys.stdout.write(log.read()[-4000:])
-    print("tap_test: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return report("tap_test")
 
 
 sys.exit(main())
