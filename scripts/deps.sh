@@ -18,6 +18,7 @@ pkgs=(build-essential make gcc python3-kconfiglib swaks libbearssl-dev libudns-d
 if [ "$mode" = test ]; then
 	pkgs+=(dnsmasq-base python3-dnslib python3-aiosmtpd curl s-nail faketime strace clang valgrind
 		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+		iproute2 dpkg-dev
 		openssl testssl.sh libfaketime
 		git git-email libmailtools-perl)
 	# clang's sanitizer runtime lives in its own package on Debian 12.

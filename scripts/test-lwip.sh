@@ -38,4 +38,8 @@ gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
     "$dir"/platform/lwip/*.o "$dir"/platform/nor/*.o \
     "$dir/libedgemta-core.a" "$dir/liblwip.a" -Wl,-Bstatic -lbearssl \
     -Wl,-Bdynamic
-timeout 300 unshare -n /usr/bin/python3 test/lwip/tap_test.py "$dir/edgemta-lwip"
+# root: a plain new network namespace; else one in a user namespace
+ns=(unshare -n)
+[ "$(id -u)" = 0 ] || ns=(unshare -rn)
+timeout 300 "${ns[@]}" /usr/bin/python3 test/lwip/tap_test.py \
+    "$dir/edgemta-lwip"
