@@ -7,9 +7,11 @@
 #   3. ASan+UBSan build (build-asan/) + all unit tests under it
 #   4. every config/*_defconfig builds in build-<name>/ and passes the unit
 #      tests (cortex-m4: arm-none-eabi-gcc and newlib-nano, the portable
-#      core and the unit tests that need no OS, run on qemu-system-arm's
-#      mps2-an386 board: scripts/test-cortex-m4.sh)
-#   4b. the lwIP platform on the host (scripts/test-lwip.sh)
+#      core and the unit tests that need no OS, then the relay on lwIP and
+#      the firmware image, run on qemu-system-arm's mps2-an386 board:
+#      scripts/test-cortex-m4.sh)
+#   4b. the lwIP platform on the host, over lwIP's loopback and over a TAP
+#      device in a network namespace (scripts/test-lwip.sh)
 #   5. libFuzzer harnesses of test/fuzz/ for 10 s each (scripts/fuzz.sh)
 #   6. integration suite against build/ (with the slow tests), and quick
 #      against build-poll/ and build-asan/
@@ -96,8 +98,9 @@ step "ASan+UBSan build (build-asan/) and unit tests" asan_and_unit
 for f in config/*_defconfig; do
 	name=$(basename "$f" _defconfig)
 	if [ "$name" = cortex-m4 ]; then
-		# newlib-nano, unit tests run on qemu-system-arm mps2-an386
-		step "defconfig $name (newlib-nano, unit tests on qemu)" \
+		# newlib-nano; unit tests, the relay and the firmware run on
+		# qemu-system-arm's mps2-an386
+		step "defconfig $name (newlib-nano, on qemu mps2-an386)" \
 		    bash scripts/test-cortex-m4.sh "build-$name"
 	else
 		step "defconfig $name and unit tests" \
@@ -105,8 +108,9 @@ for f in config/*_defconfig; do
 	fi
 done
 
-# the lwIP platform on the host: lwIP from `apt-get source lwip`, SMTP in,
-# the submit API and delivery over lwIP's loopback (scripts/test-lwip.sh)
+# the lwIP platform on the host: lwIP from `apt-get source lwip`; SMTP in,
+# the submit API and delivery over lwIP's loopback and over TAP with TLS,
+# power cuts and a full queue (scripts/test-lwip.sh)
 step "lwIP platform on the host (build-lwip-host/)" \
     bash scripts/test-lwip.sh build-lwip-host
 
