@@ -55,12 +55,25 @@ endif
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
-PLAT_SRC := $(wildcard platform/linux/*.c platform/posix/*.c)
+# Platform sources by target, in this one place: CONFIG_PLATFORM (Kconfig,
+# from the target) names platform/$(PLATFORM)/, whose platform.mk adds its
+# sources to PLAT_SRC. A .config older than CONFIG_PLATFORM is a Linux one.
+PLATFORM := $(or $(patsubst "%",%,$(CONFIG_PLATFORM)),$(if \
+	$(filter y,$(CONFIG_TARGET_CORE_ONLY)),none,linux))
+PLAT_SRC :=
+-include platform/$(PLATFORM)/platform.mk
 PLAT_OBJ := $(PLAT_SRC:%.c=$(BUILD)/%.o)
-SIM_SRC := $(wildcard platform/sim/*.c)
+# linked into the unit tests: the flash simulator and the NOR backend
+SIM_SRC := $(wildcard platform/sim/*.c platform/nor/*.c)
 FAKE_SRC := $(wildcard test/fake/*.c)
 UNIT_SRC := $(wildcard test/unit/*_test.c)
-UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+# Unit tests on another machine (scripts/test-cortex-m4.sh): UNIT_TESTS
+# picks them, UNIT_OBJ links a board's startup into each, UNIT_RUN runs
+# one (an emulator).
+UNIT_TESTS ?= $(UNIT_SRC:test/unit/%.c=%)
+UNIT_BIN := $(UNIT_TESTS:%=$(BUILD)/test/%)
+UNIT_OBJ ?=
+UNIT_RUN ?=
 LIBS :=
 # udns when the generated header says CONFIG_DNS 1. Decided when linking,
 # from the header: a .config written before CONFIG_DNS existed gets the
@@ -87,6 +100,8 @@ CPPCHECK ?= cppcheck
 
 ifeq ($(CONFIG_TARGET_CORE_ONLY),y)
 ALL := $(BUILD)/libedgemta-core.a
+else ifeq ($(CONFIG_TARGET_LWIP),y)
+ALL := $(BUILD)/libedgemta-core.a $(PLAT_OBJ)
 else
 ALL := $(BUILD)/edgemta
 endif
@@ -124,7 +139,7 @@ $(BUILD)/edgemta: $(PLAT_OBJ) $(BUILD)/libedgemta-core.a
 
 # Unit tests: test/unit/NAME_test.c + fakes + flash simulator + core.
 $(BUILD)/test/%: test/unit/%.c $(SIM_SRC:%.c=$(BUILD)/%.o) \
-		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a
+		$(FAKE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemta-core.a $(UNIT_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(ALL_CPPFLAGS) -Itest/unit -Itest/fake -Iplatform/sim \
@@ -138,17 +153,18 @@ $(BUILD)/test/fake/%.o: EM_CPPFLAGS += -Itest/fake -Iplatform/sim -Iplatform/lin
 $(BUILD)/platform/sim/%.o: EM_CPPFLAGS += -Iplatform/sim
 
 unit: $(UNIT_BIN)
-	$(Q)fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+	$(Q)fail=0; for t in $(UNIT_BIN); do $(UNIT_RUN) $$t || fail=1; done; \
+		exit $$fail
 
 # ---- size, install, run, test ----
 size: $(ALL)
-ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
+ifeq ($(ALL),$(BUILD)/edgemta)
 	@echo "== $(BUILD)/edgemta"
 	$(Q)$(SIZE) $(BUILD)/edgemta
 endif
 	@echo "== core library objects"
 	$(Q)$(SIZE) -t $(CORE_OBJ)
-ifneq ($(CONFIG_TARGET_CORE_ONLY),y)
+ifeq ($(ALL),$(BUILD)/edgemta)
 	$(Q)$(STRIP) -o $(BUILD)/edgemta.stripped $(BUILD)/edgemta
 	$(Q)$(PYTHON) scripts/sizemap.py $(BUILD)/edgemta.map 30
 	@echo "== stripped copy: $$(wc -c < $(BUILD)/edgemta.stripped) bytes" \

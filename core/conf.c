@@ -62,7 +62,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(queue_path, CT_PATH, 0, 0),
 	KEY(queue_size, CT_SIZE, 0, UINT32_MAX),
 	KEY(message_size_limit, CT_SIZE, 1024, 2147483647),
-	KEY(local_socket, CT_PATH, 0, 0),
+	KEY(local_socket, CT_STR, 0, 0),	/* "": none (lwIP) */
 	KEY(smtpd_timeout, CT_TIME, 10, 3600),
 	KEY(smtpd_command_deadline, CT_TIME, 0, 3600),
 	KEY(smtpd_min_data_rate, CT_UINT, 0, 1000000000),

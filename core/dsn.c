@@ -91,6 +91,7 @@ dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
 	struct dsn_fmt f = { out, oarg, 0 };
 	char date[64], arr[64], bnd[128], id[QUEUE_ID_STRLEN];
 	char a[ADDR_MAX], d[300], hb[CONF_STR_MAX], mb[CONF_STR_MAX], st[16];
+	char now[U64_STRLEN];
 	const char *host = dsn_clean(r->hostname, hb, sizeof(hb));
 	const char *mta = r->remote_mta != NULL ? dsn_clean(r->remote_mta, mb,
 	    sizeof(mb)) : NULL;
@@ -100,8 +101,8 @@ dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
 	plat_rfc5322_date(r->now, date, sizeof(date));
 	plat_rfc5322_date(r->arrival, arr, sizeof(arr));
 	queue_id_str(r->orig_id, id);
-	snprintf(bnd, sizeof(bnd), "%s.%lld/%s", id, (long long)r->now,
-	    host);
+	i64_str(now, r->now);
+	snprintf(bnd, sizeof(bnd), "%s.%s/%s", id, now, host);
 	/* a boundary of RFC 2046 bchars only (a name could hold a '"') */
 	for (k = 0; bnd[k] != '\0'; k++) {
 		if (strchr("'()+_,-./:=?", bnd[k]) == NULL &&
@@ -115,8 +116,8 @@ dsn_format(const struct dsn_report *r, dsn_out_fn out, void *oarg,
 	    host);
 	dsn_put(&f, "To: <%s>\r\n", dsn_clean(r->to, a, sizeof(a)));
 	dsn_put(&f, "Date: %s\r\n", date);
-	dsn_put(&f, "Message-ID: <%08lX.%s.%lld@%s>\r\n",
-	    (unsigned long)r->bounce_id, id, (long long)r->now, host);
+	dsn_put(&f, "Message-ID: <%08lX.%s.%s@%s>\r\n",
+	    (unsigned long)r->bounce_id, id, now, host);
 	dsn_put(&f, "Subject: Undelivered Mail Returned to Sender\r\n");
 	dsn_put(&f, "Auto-Submitted: auto-replied\r\n");
 	dsn_put(&f, "MIME-Version: 1.0\r\n");

@@ -44,6 +44,16 @@ const char *edgemta_strerror(int err);
 /* Value of the hex digit c (either case), or -1. */
 int hex_digit_val(int c);
 
+/*
+ * 64-bit numbers as text, for printf: newlib-nano (the usual libc of
+ * Cortex-M firmware) has no %lld/%llu/%llX and PRId64 expands to them, so
+ * the core never passes a 64-bit value to printf. buf holds U64_STRLEN
+ * bytes; returns buf. u64_str: base 10 or 16 (upper case), no prefix.
+ */
+#define U64_STRLEN 22
+char *u64_str(char *buf, uint64_t v, unsigned base);
+char *i64_str(char *buf, int64_t v);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))

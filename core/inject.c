@@ -1203,7 +1203,7 @@ inject_make_msgid(char *buf, size_t len, int64_t t, const uint8_t *rnd,
     size_t rndlen, const char *host)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char r[33];
+	char r[33], ts[U64_STRLEN];
 	size_t i;
 
 	for (i = 0; i < rndlen && i < 16; i++) {
@@ -1211,7 +1211,7 @@ inject_make_msgid(char *buf, size_t len, int64_t t, const uint8_t *rnd,
 		r[2 * i + 1] = hex[rnd[i] & 15];
 	}
 	r[2 * i] = '\0';
-	snprintf(buf, len, "<%llX.%s@%s>", (unsigned long long)t, r,
+	snprintf(buf, len, "<%s.%s@%s>", u64_str(ts, (uint64_t)t, 16), r,
 	    host[0] != '\0' ? host : "localhost");
 	return buf;
 }

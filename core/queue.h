@@ -262,4 +262,13 @@ int queue_msg_delete(uint32_t id);
  */
 void queue_reclaim(void);
 
+/*
+ * The queue in the event loop (queue_loop.c): a before-sleep hook that
+ * commits (the group commit), flushes results and reclaims, and a timer
+ * that makes pending delivery results durable within a second when no
+ * commit comes. Call once after ev_init() and queue_open(). 0 or
+ * EDGEMTA_E_FULL.
+ */
+int queue_loop_start(void);
+
 #endif

@@ -798,8 +798,10 @@ sched_scan(void *arg)
 	step = sched_clock_update(&sc_clock, ss.wall, now,
 	    sc->maximal_backoff_time);
 	if (step != 0) {
-		log_warn("wall clock stepped by %lld s: ages and retry times "
-		    "corrected (see sched.c)", (long long)step);
+		char st[U64_STRLEN];
+
+		log_warn("wall clock stepped by %s s: ages and retry times "
+		    "corrected (see sched.c)", i64_str(st, step));
 	}
 	if (sc_down && now >= sc_down_until) {
 		sc_down = false;	/* let one session probe it */

@@ -485,15 +485,15 @@ smtp_in_on_commit(void *arg, int err)
 		smtp_in_reply(s, "451 4.3.0 Error writing message to queue, "
 		    "try again");
 	} else {
-		char port[8] = "";
+		char port[8] = "", size[U64_STRLEN];
 
 		if (s->mode != LISTEN_LOCAL) {
 			snprintf(port, sizeof(port), ":%u",
 			    (unsigned)s->peer.port);
 		}
-		log_info("%s: client=%s%s, from=<%s>, size=%llu, nrcpt=%u",
+		log_info("%s: client=%s%s, from=<%s>, size=%s, nrcpt=%u",
 		    id, s->peer_str, port, smtp_in_sender(s),
-		    (unsigned long long)s->msg_size, s->nrcpt);
+		    u64_str(size, s->msg_size, 10), s->nrcpt);
 		smtp_in_reply(s, "250 2.0.0 Ok: queued as %s", id);
 		if (s->cmd_ok[SMTP_CMD_DATA] < UINT16_MAX) {
 			s->cmd_ok[SMTP_CMD_DATA]++;

@@ -54,3 +54,32 @@ hex_digit_val(int c)
 	}
 	return -1;
 }
+
+char *
+u64_str(char *buf, uint64_t v, unsigned base)
+{
+	char tmp[U64_STRLEN];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = "0123456789ABCDEF"[v % base];
+		v /= base;
+	} while (v != 0);
+	for (i = 0; i < n; i++) {
+		buf[i] = tmp[n - 1 - i];
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+char *
+i64_str(char *buf, int64_t v)
+{
+	if (v >= 0) {
+		return u64_str(buf, (uint64_t)v, 10);
+	}
+	buf[0] = '-';
+	/* negate in unsigned arithmetic: INT64_MIN has no positive twin */
+	u64_str(buf + 1, 0 - (uint64_t)v, 10);
+	return buf;
+}

@@ -18,7 +18,8 @@ esac
 pkgs=(build-essential make gcc python3-kconfiglib swaks libbearssl-dev libudns-dev)
 if [ "$mode" = test ]; then
 	pkgs+=(dnsmasq-base python3-dnslib python3-aiosmtpd curl s-nail faketime strace clang valgrind
-		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi
+		cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+		iproute2 dpkg-dev
 		openssl testssl.sh libfaketime
 		git git-email libmailtools-perl
 		mandoc systemd busybox

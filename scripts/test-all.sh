@@ -6,7 +6,12 @@
 #   2. poll build (build-poll/, config/linux-poll_defconfig)
 #   3. ASan+UBSan build (build-asan/) + all unit tests under it
 #   4. every config/*_defconfig builds in build-<name>/ and passes the unit
-#      tests (cortex-m4: arm-none-eabi-gcc, the portable core alone)
+#      tests (cortex-m4: arm-none-eabi-gcc and newlib-nano, the portable
+#      core and the unit tests that need no OS, then the relay on lwIP and
+#      the firmware image, run on qemu-system-arm's mps2-an386 board:
+#      scripts/test-cortex-m4.sh)
+#   4b. the lwIP platform on the host, over lwIP's loopback and over a TAP
+#      device in a network namespace (scripts/test-lwip.sh)
 #   5. libFuzzer harnesses of test/fuzz/ for 10 s each (scripts/fuzz.sh)
 #   6. integration suite against build/ (with the slow tests), and quick
 #      against build-poll/ and build-asan/
@@ -85,6 +90,9 @@ asan_and_unit() {
 	unit build-asan EXTRA_CFLAGS="$SAN" LDFLAGS="$SAN"
 }
 
+# newlib-nano (Cortex-M firmware) prints no 64-bit formats
+step "printf formats for newlib-nano (scripts/check-formats.sh)" \
+    bash scripts/check-formats.sh
 step "default build (build/, epoll) and unit tests" default_and_unit
 step "poll build (build-poll/)" build build-poll linux-poll_defconfig
 step "ASan+UBSan build (build-asan/) and unit tests" asan_and_unit
@@ -92,15 +100,21 @@ step "ASan+UBSan build (build-asan/) and unit tests" asan_and_unit
 for f in config/*_defconfig; do
 	name=$(basename "$f" _defconfig)
 	if [ "$name" = cortex-m4 ]; then
-		step "defconfig $name (arm-none-eabi, core only)" \
-		    build "build-$name" "${name}_defconfig" \
-		    CROSS_COMPILE=arm-none-eabi- \
-		    EXTRA_CFLAGS="-mcpu=cortex-m4 -mthumb"
+		# newlib-nano; unit tests, the relay and the firmware run on
+		# qemu-system-arm's mps2-an386
+		step "defconfig $name (newlib-nano, on qemu mps2-an386)" \
+		    bash scripts/test-cortex-m4.sh "build-$name"
 	else
 		step "defconfig $name and unit tests" \
 		    build_and_unit "build-$name" "${name}_defconfig"
 	fi
 done
+
+# the lwIP platform on the host: lwIP from `apt-get source lwip`; SMTP in,
+# the submit API and delivery over lwIP's loopback and over TAP with TLS,
+# power cuts and a full queue (scripts/test-lwip.sh)
+step "lwIP platform on the host (build-lwip-host/)" \
+    bash scripts/test-lwip.sh build-lwip-host
 
 # libFuzzer harnesses, briefly, from their checked-in seed corpora
 step "fuzz (10 s per harness)" bash scripts/fuzz.sh 10

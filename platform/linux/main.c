@@ -298,57 +298,6 @@ setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/*
- * Delivery results wait for a commit to ride on (queue.h): the timer is
- * armed when results become pending and syncs only if no commit synced
- * since then (under load, one always has), so a result is durable within
- * two periods.
- */
-#define MAIN_RESULTS_MS 500
-
-static struct ev_timer main_results_timer;
-static uint64_t main_results_syncs;	/* queue_syncs() when armed */
-
-static void on_results_timer(void *arg);
-
-static void
-arm_results_timer(void)
-{
-	main_results_syncs = queue_syncs();
-	ev_timer_start(&main_results_timer, MAIN_RESULTS_MS, on_results_timer,
-	    NULL);
-}
-
-static void
-on_results_timer(void *arg)
-{
-	(void)arg;
-	if (!queue_results_pending()) {
-		return;
-	}
-	if (queue_syncs() != main_results_syncs) {
-		arm_results_timer();	/* these came later: give them time */
-		return;
-	}
-	if (queue_sync_results() != 0) {
-		log_err("queue: cannot make delivery results durable");
-	}
-}
-
-/* Before-sleep hook: group commit first, then bounded reclaim work. */
-static void
-commit_hook(void *arg)
-{
-	(void)arg;
-	queue_commit();
-	/* on a file, results written now survive a crash of this process */
-	(void)queue_flush_results();
-	queue_reclaim();
-	if (queue_results_pending() && !main_results_timer.armed) {
-		arm_results_timer();
-	}
-}
-
 static void
 print_warning(void *arg, const char *line)
 {
@@ -502,7 +451,7 @@ run_daemon(struct conf *c, bool foreground, bool use_syslog)
 	if (ev_init() != 0) {
 		fail(EX_OSERR, "cannot set up the event loop");
 	}
-	if (ev_add_before_sleep(commit_hook, NULL) != 0) {
+	if (queue_loop_start() != 0) {
 		fail(EX_SOFTWARE, "cannot add the commit hook");
 	}
 	setup_signals();

@@ -70,7 +70,7 @@ sim_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 {
 	struct flash_sim *s = fl->ctx;
 	const uint8_t *src = buf;
-	uint32_t p, first = off / fl->page_size, n, i;
+	uint32_t p, first = off / fl->page_size, n, t, i;
 	bool torn;
 
 	if (s->dead) {
@@ -97,6 +97,7 @@ sim_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 		}
 	}
 	n = len;
+	t = len;
 	torn = sim_torn(s);
 	if (s->sector != 0 && torn) {
 		/* the cut operation done or not, then sectors old or new */
@@ -109,8 +110,16 @@ sim_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 		return EDGEMTA_E_IO;
 	}
 	if (torn) {
-		n = sim_rand(s) % (len + 1);
-		if (s->bitflips && n > 0) {
+		n = t = sim_rand(s) % (len + 1);
+		if (s->nor) {
+			/* whole words, then the word in flight partly */
+			n -= n % 4;
+			t = MIN(n + 4, len);
+			for (i = n; i < t; i++) {
+				s->mem[off + i] &=
+				    (uint8_t)(src[i] | sim_rand(s));
+			}
+		} else if (s->bitflips && n > 0) {
 			i = sim_rand(s) % n;
 			/* only 1 -> 0 transitions are physical; AND keeps it */
 			s->mem[off + i] &= (uint8_t)(src[i] &
@@ -128,7 +137,7 @@ sim_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 	for (p = 0; p < len / fl->page_size; p++) {
 		uint32_t po = p * fl->page_size;
 
-		for (i = po; i < po + fl->page_size && i < n; i++) {
+		for (i = po; i < po + fl->page_size && i < t; i++) {
 			if (s->mem[off + i] != 0xff) {
 				s->programmed[first + p] = 1;
 				break;
@@ -166,6 +175,14 @@ sim_erase(struct flash *fl, uint32_t block)
 			memset(b, 0xff, fl->block_size);
 		}
 		sim_file_cut(s);
+		return EDGEMTA_E_IO;
+	}
+	if (torn && s->nor) {
+		/* every bit as it was or erased */
+		for (i = 0; i < fl->block_size; i++) {
+			b[i] |= (uint8_t)sim_rand(s);
+		}
+		memset(s->programmed + (size_t)block * ppb, 1, ppb);
 		return EDGEMTA_E_IO;
 	}
 	if (torn) {

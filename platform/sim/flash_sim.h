@@ -18,6 +18,12 @@
  * writes since the last sync reach it in any order, each sector of a
  * given size atomically. At a cut, the cut operation is done or not, then
  * every sector changed since the last sync ends up old or new.
+ *
+ * With `nor` set, cuts tear the way a NOR part does instead: a prog is
+ * done for whole 32-bit words up to a random point, the word in flight
+ * gets a random subset of its 1 -> 0 transitions, the rest is untouched
+ * (never a bit cleared that the data keeps at 1); an erase leaves every
+ * bit of the block either as it was or erased (only 0 -> 1).
  */
 #ifndef FLASH_SIM_H
 #define FLASH_SIM_H
@@ -35,6 +41,7 @@ struct flash_sim {
 	uint64_t cut_at;	/* 0: never */
 	bool dead;		/* power is off after a cut */
 	bool bitflips;		/* flip a bit in torn programs */
+	bool nor;		/* NOR tearing (see above); no bitflips */
 	uint32_t rng;
 	uint32_t sector;	/* file model: atomic unit (0: NOR-like) */
 	uint8_t *durable;	/* file model: the device at the last sync */

@@ -68,8 +68,10 @@ plat_time(void)
 void
 plat_rfc5322_date(int64_t t, char *buf, size_t len)
 {
-	snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 +0000 (t=%lld)",
-	    (long long)t);
+	char ts[U64_STRLEN];
+
+	snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 +0000 (t=%s)",
+	    i64_str(ts, t));
 }
 
 void

@@ -340,6 +340,9 @@ test_lengths(void)
 	    "t.conf:1: bad value for local_socket: "
 	    "'/00000000000000000000000000000000000000000000000000000000000': "
 	    "too long (at most 107 characters)");
+	/* empty: no local socket (the lwIP target has none) */
+	CHECK_EQ(parse("local_socket =\n"), 0);
+	CHECK_STR(c.local_socket, "");
 	snprintf(text, sizeof(text), "aliases = %0300d\n", 0);
 	CHECK_EQ(parse(text), EDGEMTA_E_INVAL);
 	CHECK(strstr(err, "t.conf:1: bad value for aliases: '000") == err);

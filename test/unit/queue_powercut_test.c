@@ -31,12 +31,14 @@ static struct wl_msg msgs[NM];
 static struct flash_sim sim;
 static uint32_t wl_sector;	/* file model with sectors of this size */
 static bool wl_rewrite;	/* the device lets pages be programmed again */
+static bool wl_nor;	/* cuts tear the way NOR does (flash_sim.h) */
 
 static void
 sim_new(void)
 {
 	CHECK_EQ(flash_sim_init(&sim, PG, BS, NBLK), 0);
 	sim.fl.rewrite = wl_rewrite;
+	sim.nor = wl_nor;
 	if (wl_sector != 0) {
 		CHECK_EQ(flash_sim_file_model(&sim, wl_sector), 0);
 	}
@@ -49,17 +51,6 @@ static const size_t wl_sizes[NM] = {
 	1025, 6000, 10, 800, 3000, 3333, 100, 7000, 450, 2048,
 	11000, 20, 1500, 999, 2600, 64, 5500, 1300, 3900, 128
 };
-
-static void
-fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(seed >> 16);
-	}
-}
 
 static void
 on_done(void *arg, int err)
@@ -251,16 +242,16 @@ check_recovery(uint64_t cut)
 	flash_sim_power_on(&sim);
 	for (pass = 0; pass < 2; pass++) {
 		if (queue_open(&sim.fl, 0) != 0) {
-			fprintf(stderr, "cut %llu: queue_open failed\n",
-			    (unsigned long long)cut);
+			fprintf(stderr, "cut %lu: queue_open failed\n",
+			    (unsigned long)cut);
 			return false;
 		}
 		for (i = 0; i < NM; i++) {
 			if (msgs[i].acked && !msgs[i].delivered &&
 			    !same_msg(i)) {
-				fprintf(stderr, "cut %llu: acked message %d "
+				fprintf(stderr, "cut %lu: acked message %d "
 				    "lost or corrupt\n",
-				    (unsigned long long)cut, i);
+				    (unsigned long)cut, i);
 				fails++;
 			}
 		}
@@ -278,8 +269,8 @@ check_recovery(uint64_t cut)
 	    queue_msg_rcpt(&w, "n@y") != 0 ||
 	    queue_msg_write(&w, "new message\r\n", 13) != 0 ||
 	    queue_msg_seal(&w, on_new_done, NULL) != 0) {
-		fprintf(stderr, "cut %llu: new message refused\n",
-		    (unsigned long long)cut);
+		fprintf(stderr, "cut %lu: new message refused\n",
+		    (unsigned long)cut);
 		return false;
 	}
 	queue_commit();
@@ -287,8 +278,8 @@ check_recovery(uint64_t cut)
 	queue_close();
 	CHECK_EQ(queue_open(&sim.fl, 0), 0);
 	if (new_done != 1 || queue_lookup(nid, &(struct queue_entry){ 0 })) {
-		fprintf(stderr, "cut %llu: new message lost\n",
-		    (unsigned long long)cut);
+		fprintf(stderr, "cut %lu: new message lost\n",
+		    (unsigned long)cut);
 		fails++;
 	}
 	for (i = 0; i < NM; i++) {
@@ -298,9 +289,9 @@ check_recovery(uint64_t cut)
 	}
 	queue_close();
 	if (sim.violations != 0) {
-		fprintf(stderr, "cut %llu: %llu flash rule violations\n",
-		    (unsigned long long)cut,
-		    (unsigned long long)sim.violations);
+		fprintf(stderr, "cut %lu: %lu flash rule violations\n",
+		    (unsigned long)cut,
+		    (unsigned long)sim.violations);
 		fails++;
 	}
 	return fails == 0;
@@ -325,6 +316,7 @@ restart_work(void)
 	queue_reclaim();
 	queue_commit();
 }
+
 
 /* A second power cut while recovering from the first one. */
 static void
@@ -353,10 +345,11 @@ test_cut_during_recovery(void)
 	}
 	CHECK(tested > 50);
 	CHECK_EQ(failed, 0);
-	printf("queue_powercut_test: %llu double cuts tested%s, %llu "
-	    "failed\n", (unsigned long long)tested, wl_sector == 0 ? "" :
-	    wl_sector == 512 ? " (file, 512 B sectors)" :
-	    " (file, 4 KiB sectors)", (unsigned long long)failed);
+	printf("queue_powercut_test: %lu double cuts tested%s, %lu "
+	    "failed\n", (unsigned long)tested, wl_nor ? " (NOR tearing)" :
+	    wl_sector == 0 ? "" : wl_sector == 512 ?
+	    " (file, 512 B sectors)" : " (file, 4 KiB sectors)",
+	    (unsigned long)failed);
 }
 
 static void
@@ -391,12 +384,13 @@ test_every_cut(void)
 		flash_sim_free(&sim);
 	}
 	CHECK_EQ(failed, 0);
-	printf("queue_powercut_test: %llu cut points tested (%d erases in "
-	    "the workload%s%s), %llu failed\n", (unsigned long long)tested,
+	printf("queue_powercut_test: %lu cut points tested (%d erases in "
+	    "the workload%s%s%s), %lu failed\n", (unsigned long)tested,
 	    erases, wl_rewrite ? ", pages rewritten" : "",
+	    wl_nor ? ", NOR tearing" : "",
 	    wl_sector == 0 ? "" : wl_sector == 512 ?
 	    ", file with 512 B sectors" : ", file with 4 KiB sectors",
-	    (unsigned long long)failed);
+	    (unsigned long)failed);
 }
 
 /* The same on a device like a file: results written at each loop turn. */
@@ -440,7 +434,7 @@ main(void)
 	int k;
 
 	for (k = 0; k < NM; k++) {
-		fill(data[k], wl_sizes[k], (uint32_t)k * 31 + 1);
+		test_fill(data[k], wl_sizes[k], (uint32_t)k * 31 + 1);
 	}
 	fake_log_quiet(true);
 	fake_clock_set(0, 1700000000);
@@ -449,5 +443,9 @@ main(void)
 	RUN(test_cut_during_recovery);
 	RUN(test_file_512);
 	RUN(test_file_4k);
+	wl_nor = true;		/* the same suite, torn the NOR way */
+	RUN(test_every_cut);
+	RUN(test_cut_during_recovery);
+	wl_nor = false;
 	return test_report("queue_powercut_test");
 }

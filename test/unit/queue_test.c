@@ -28,17 +28,6 @@ on_done(void *arg, int err)
 }
 
 static void
-fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(seed >> 16);
-	}
-}
-
-static void
 sim_fresh(uint32_t blocks)
 {
 	flash_sim_free(&sim);
@@ -143,7 +132,7 @@ test_roundtrip_interleaved(void)
 
 	sim_fresh(TB(128));
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		fill(data[i], sizes[i], (uint32_t)i + 7);
+		test_fill(data[i], sizes[i], (uint32_t)i + 7);
 	}
 	for (i = 0; i < ARRAY_SIZE(sizes); i += 3) {
 		size_t n = MIN((size_t)3, ARRAY_SIZE(sizes) - i);
@@ -205,7 +194,7 @@ test_group_commit(void)
 	int i;
 
 	sim_fresh(32);
-	fill(d, sizeof(d), 3);
+	test_fill(d, sizeof(d), 3);
 	done_calls = 0;
 	done_err = 0;
 	for (i = 0; i < 20; i++) {
@@ -258,7 +247,7 @@ test_unsealed_invisible(void)
 	uint32_t id;
 
 	sim_fresh(32);
-	fill(d, sizeof(d), 9);
+	test_fill(d, sizeof(d), 9);
 	CHECK_EQ(queue_msg_begin(&w1, "a@b", 0, 0), 0);
 	CHECK_EQ(queue_msg_rcpt(&w1, "r0@example.org"), 0);
 	CHECK_EQ(queue_msg_write(&w1, d, sizeof(d)), 0);
@@ -289,7 +278,7 @@ test_results_survive(void)
 	char reason[300];
 
 	sim_fresh(32);
-	fill(d, sizeof(d), 1);
+	test_fill(d, sizeof(d), 1);
 	a = put_msg("a@x", 3, d, sizeof(d));
 	b = put_msg("b@x", 1, d, sizeof(d));
 	c = put_msg("c@x", 2, d, sizeof(d));
@@ -338,7 +327,7 @@ test_lazy_results(void)
 	int i;
 
 	sim_fresh(16);
-	fill(d, sizeof(d), 5);
+	test_fill(d, sizeof(d), 5);
 	for (i = 0; i < 10; i++) {
 		id[i] = put_msg("a@x", 1, d, sizeof(d));
 		CHECK(id[i] != 0);
@@ -419,7 +408,7 @@ test_capacity(void)
 	int r = 0;
 
 	sim_fresh(16);
-	fill(d, sizeof(d), 5);
+	test_fill(d, sizeof(d), 5);
 	CHECK_EQ(queue_msg_begin(&w, "a@b", 16 * BS, 0), EDGEMTA_E_TOOBIG);
 	while (n < 64) {
 		r = queue_msg_begin(&w, "a@b", 0, 0);
@@ -517,13 +506,13 @@ test_reclaim_wrap(void)
 	int fails = 0;
 
 	sim_fresh(16);
-	fill(stuck, sizeof(stuck), 42);
+	test_fill(stuck, sizeof(stuck), 42);
 	sid = put_msg("stuck@x", 2, stuck, sizeof(stuck));
 	CHECK(sid != 0);
 	CHECK_EQ(queue_rcpt_done(sid, 1, QUEUE_RCPT_FAILED), 0);
 	CHECK_EQ(queue_msg_defer(sid, 99, 7, "421 try later"), 0);
 	for (i = 0; i < 2000; i++) {
-		fill(d, sizeof(d), i);
+		test_fill(d, sizeof(d), i);
 		id = put_msg("s@x", 1, d, sizeof(d) - (i % 700));
 		if (id == 0) {
 			fails++;
@@ -585,11 +574,11 @@ test_ring_4k(void)
 	int fails = 0;
 
 	sim_fresh(65536 / BS);
-	fill(s, sizeof(s), 4242);
+	test_fill(s, sizeof(s), 4242);
 	sid = put_msg("stuck@x", 1, s, sizeof(s));
 	CHECK(sid != 0);
 	for (i = 0; i < 3000; i++) {
-		fill(d, sizeof(d), i);
+		test_fill(d, sizeof(d), i);
 		id = put_msg("s@x", 1, d, sizeof(d));
 		if (id == 0) {
 			fails++;
@@ -640,7 +629,7 @@ test_ring_4k_deferred(void)
 	for (seed = 1; seed <= 8; seed++) {
 		rng = seed;
 		sim_fresh(65536 / BS);
-		fill(s, sizeof(s), 77);
+		test_fill(s, sizeof(s), 77);
 		sid = put_msg("stuck@x", 1, s, sizeof(s));
 		CHECK(sid != 0);
 		head = tail = n = 0;
@@ -653,7 +642,8 @@ test_ring_4k_deferred(void)
 			if (!paused && head != tail &&
 			    (rng >> 20) % 8 < (seed % 4) + 2) {
 				if (n % 50 == 0) {
-					fill(d, sizeof(d), fifo[tail % 64]);
+					test_fill(d, sizeof(d),
+					    fifo[tail % 64]);
 					CHECK(same_msg(fifo[tail % 64], "s@x",
 					    1, d, sizeof(d)));
 				}
@@ -675,7 +665,7 @@ test_ring_4k_deferred(void)
 				size_t k = MIN(sizeof(d) - pos,
 				    (size_t)((rng >> 8) % 1500 + 1));
 
-				fill(d, sizeof(d), w.id);
+				test_fill(d, sizeof(d), w.id);
 				if (queue_msg_write(&w, d + pos, k) != 0) {
 					queue_msg_abort(&w);
 					open = false;
@@ -713,7 +703,7 @@ test_ring_4k_deferred(void)
 			queue_commit();
 			queue_reclaim();
 		}
-		fill(d, sizeof(d), 5);
+		test_fill(d, sizeof(d), 5);
 		CHECK(put_msg("s@x", 1, d, sizeof(d)) != 0);
 		CHECK_EQ(queue_count(), 2);
 		CHECK(same_msg(sid, "stuck@x", 1, s, sizeof(s)));
@@ -748,7 +738,7 @@ test_scan_reads(void)
 
 	sim_fresh(nblk);
 	for (i = 0; i < 60; i++) {
-		fill(d, sizeof(d), i);
+		test_fill(d, sizeof(d), i);
 		id[i] = put_msg("s@x", 3, d, sizeof(d) - i);
 		CHECK(id[i] != 0);
 		if (i % 3 == 0) {
@@ -762,11 +752,11 @@ test_scan_reads(void)
 	CHECK_EQ(queue_count(), 60);
 	CHECK(sim.reads - before <= 2 * per * nblk + 2);
 	before = sim.reads;
-	fill(d, sizeof(d), 30);
+	test_fill(d, sizeof(d), 30);
 	CHECK(same_msg(id[30], "s@x", 3, d, sizeof(d) - 30));
 	CHECK(sim.reads - before <= 3 * per);
 	for (i = 0; i < 60; i++) {
-		fill(d, sizeof(d), i);
+		test_fill(d, sizeof(d), i);
 		CHECK(same_msg(id[i], "s@x", 3, d, sizeof(d) - i));
 	}
 	CHECK(sim.reads - before <= (2 * 60 + nblk) * per);
@@ -943,7 +933,7 @@ test_rdonly(void)
 	uint64_t ops;
 
 	sim_fresh(16);
-	fill(d, sizeof(d), 77);
+	test_fill(d, sizeof(d), 77);
 	id = put_msg("a@b", 2, d, sizeof(d));
 	queue_close();
 	ops = sim.ops;
@@ -975,7 +965,7 @@ test_corrupt_read(void)
 	int t;
 
 	sim_fresh(16);
-	fill(d, sizeof(d), 8);
+	test_fill(d, sizeof(d), 8);
 	id = put_msg("a@b", 1, d, sizeof(d));
 	sim.mem[1500] ^= 0x10;
 	CHECK_EQ(queue_reader_open(&r, id), 0);

@@ -17,51 +17,6 @@
 
 #define NOW 1790000000	/* late 2026, a sane clock */
 
-/*
- * sched.o pulls in the SMTP client and io.c, whose socket calls the
- * fakes do not provide; nothing here opens a socket. Weak, so a real
- * fake socket in test/fake/ wins when one appears.
- */
-#define WEAK __attribute__((weak))
-
-WEAK int
-plat_connect_tcp(const struct net_addr *a)
-{
-	(void)a;
-	return EDGEMTA_E_IO;
-}
-
-WEAK int
-plat_connect_result(int fd)
-{
-	(void)fd;
-	return EDGEMTA_E_IO;
-}
-
-WEAK long
-plat_read(int fd, void *buf, size_t len)
-{
-	(void)fd;
-	(void)buf;
-	(void)len;
-	return EDGEMTA_E_IO;
-}
-
-WEAK long
-plat_write(int fd, const void *buf, size_t len)
-{
-	(void)fd;
-	(void)buf;
-	(void)len;
-	return EDGEMTA_E_IO;
-}
-
-WEAK void
-plat_close(int fd)
-{
-	(void)fd;
-}
-
 static void
 test_backoff_growth_and_cap(void)
 {
@@ -346,6 +301,36 @@ test_dsn_format_hostile_strings(void)
 	CHECK(strstr(m.buf, "/gw__X-Injected:_host_\"\r\n") != NULL);
 }
 
+/*
+ * The formerly-%lld boundary and Message-ID, byte for byte, at a time past
+ * 2038 and 2^32 (both halves of the 64-bit value matter): a format that
+ * newlib-nano cannot print fails here on the emulated Cortex-M4.
+ */
+static void
+test_dsn_ids(void)
+{
+	static struct mem m;
+	struct dsn_rcpt r = { "bad@example.net", "5.1.1", "550 no" };
+	struct dsn_report rep = { "relay.example", 0x1a, 0x2b,
+		"alice@example.org", 4300000000, 4300000123, NULL, &r, 1, 0 };
+
+	m.len = 0;
+	CHECK_EQ(dsn_format(&rep, mem_out, &m, NULL, NULL), 0);
+	CHECK(strstr(m.buf, "\r\nMessage-ID: <0000002B.0000001A.4300000123"
+	    "@relay.example>\r\n") != NULL);
+	CHECK(strstr(m.buf, "boundary=\"0000001A.4300000123/relay.example\""
+	    "\r\n") != NULL);
+	CHECK(strstr(m.buf, "\r\n--0000001A.4300000123/relay.example--\r\n")
+	    != NULL);
+
+	/* before 1970 (a clock never set): still one number, signed */
+	rep.now = -42;
+	m.len = 0;
+	CHECK_EQ(dsn_format(&rep, mem_out, &m, NULL, NULL), 0);
+	CHECK(strstr(m.buf, "\r\nMessage-ID: <0000002B.0000001A.-42"
+	    "@relay.example>\r\n") != NULL);
+}
+
 static void
 test_dsn_recipient(void)
 {
@@ -524,6 +509,7 @@ main(void)
 	RUN(test_clock_step_back);
 	RUN(test_dsn_format);
 	RUN(test_dsn_format_hostile_strings);
+	RUN(test_dsn_ids);
 	RUN(test_dsn_recipient);
 	RUN(test_dsn_bounce_queued);
 	return test_report("sched");

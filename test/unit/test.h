@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "edgemta.h"
+
 static int test_passed, test_failed, test_cur_failed;
 
 #define CHECK(cond) do { \
@@ -23,11 +25,14 @@ static int test_passed, test_failed, test_cur_failed;
 	} \
 } while (0)
 
+/* i64_str: newlib-nano (the tests also run on a Cortex-M4) has no %lld */
 #define CHECK_EQ(a, b) do { \
-	long long ca_ = (long long)(a), cb_ = (long long)(b); \
+	int64_t ca_ = (int64_t)(a), cb_ = (int64_t)(b); \
+	char sa_[U64_STRLEN], sb_[U64_STRLEN]; \
 	if (ca_ != cb_) { \
-		fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, " \
-		    "%s == %lld\n", __FILE__, __LINE__, #a, ca_, #b, cb_); \
+		fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s, " \
+		    "%s == %s\n", __FILE__, __LINE__, #a, \
+		    i64_str(sa_, ca_), #b, i64_str(sb_, cb_)); \
 		test_cur_failed++; \
 	} \
 } while (0)
@@ -51,6 +56,18 @@ static int test_passed, test_failed, test_cur_failed;
 		test_passed++; \
 	} \
 } while (0)
+
+/* Deterministic pseudo-random bytes for a seed (message bodies). */
+static inline void
+test_fill(uint8_t *buf, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+}
 
 static inline int
 test_report(const char *name)
