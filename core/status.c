@@ -77,41 +77,20 @@ status_delivery(const char *word, const char *relay, const char *text,
 	status_error(relay, text, now);
 }
 
-/* Numbers as decimal text without %lld (newlib-nano cannot print it). */
-static const char *
-status_num(int64_t v, char *buf, size_t len)
-{
-	char tmp[24];
-	size_t n = 0, i;
-	uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
-
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0 && n < sizeof(tmp) - 1);
-	if (v < 0) {
-		tmp[n++] = '-';
-	}
-	for (i = 0; i < n && i + 1 < len; i++) {
-		buf[i] = tmp[n - 1 - i];
-	}
-	buf[i] = '\0';
-	return buf;
-}
-
 void
 status_format(char *buf, size_t len, int64_t now, int64_t down_until)
 {
-	char a[24], b[24], c[24], d[24], e[24];
+	char a[U64_STRLEN], b[U64_STRLEN], c[U64_STRLEN], d[U64_STRLEN];
+	char e[U64_STRLEN];
 
 	snprintf(buf, len, "started=%s;sent=%lu;bounced=%lu;deferred=%lu;"
 	    "last_sent=%s;last_relay=%s;last_tls=%s;relay_down_until=%s;"
 	    "rate_next=%s;last_error_at=%s;error_relay=%s;last_error=%s",
-	    status_num(st.started, a, sizeof(a)), (unsigned long)st.sent,
+	    i64_str(a, st.started), (unsigned long)st.sent,
 	    (unsigned long)st.bounced, (unsigned long)st.deferred,
-	    status_num(st.last_sent, b, sizeof(b)), st.last_relay,
-	    st.last_tls, status_num(down_until > now ? down_until : 0, c,
-	    sizeof(c)), status_num(st.rate_next > now ? st.rate_next : 0, e,
-	    sizeof(e)), status_num(st.last_error_at, d, sizeof(d)),
+	    i64_str(b, st.last_sent), st.last_relay,
+	    st.last_tls, i64_str(c, down_until > now ? down_until : 0),
+	    i64_str(e, st.rate_next > now ? st.rate_next : 0),
+	    i64_str(d, st.last_error_at),
 	    st.error_relay, st.last_error);
 }

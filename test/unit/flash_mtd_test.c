@@ -102,17 +102,6 @@ test_geometry_refused(void)
 
 static uint8_t body[NM][3000];
 
-static void
-fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(seed >> 16);
-	}
-}
-
 struct msg {
 	uint32_t id;
 	size_t size;
@@ -144,7 +133,7 @@ workload(void)
 	}
 	for (i = 0; i < NM; i++) {
 		msgs[i].size = 100 + (size_t)i * 797 % 2900;
-		fill(body[i], msgs[i].size, (uint32_t)i + 1);
+		test_fill(body[i], msgs[i].size, (uint32_t)i + 1);
 		if (queue_msg_begin(&w, "s@x.org", 0, 0) != 0) {
 			return;
 		}

@@ -32,17 +32,6 @@ static struct rec recs[NREC];
 static int nrec;
 static uint32_t used_end;	/* one past the last record */
 
-static void
-fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(seed >> 16);
-	}
-}
-
 static uint32_t
 rnd(uint32_t *s)
 {
@@ -425,7 +414,7 @@ main(void)
 
 	for (k = 0; k < NM; k++) {
 		size[k] = 40 + (size_t)k * 77;
-		fill(data[k], size[k], (uint32_t)k * 17 + 3);
+		test_fill(data[k], size[k], (uint32_t)k * 17 + 3);
 	}
 	fake_log_quiet(true);
 	fake_clock_set(0, 1700000000);
