@@ -464,7 +464,9 @@ run_daemon(struct conf *c, bool foreground, bool use_syslog)
 		    c->dns_servers);
 	}
 	if (smtp_in_start(c, host) != 0) {
-		fail(EX_UNAVAILABLE, "cannot open the listeners (see the log)");
+		conf_where(c, "listen", where, sizeof(where));
+		fail(EX_UNAVAILABLE, "%s: listen: cannot open the listeners "
+		    "(see the log)", where);
 	}
 	if (sched_start(c, host) != 0) {
 		fail(EX_UNAVAILABLE, "cannot start the delivery scheduler");

@@ -165,7 +165,7 @@ fz_check_received(const uint8_t *p, size_t len)
 			}
 			i++;
 			col = 0;
-			if (i + 1 < len && p[i + 1] != '\t') {
+			if (i + 1 == len || p[i + 1] != '\t') {
 				return;	/* the end of the field */
 			}
 			continue;

@@ -99,6 +99,22 @@ class Config(helpers.RelayTest):
                 self.assertIn(line.split()[0], p.stderr)
                 self.assertFalse(helpers._listening(r.port))
 
+    def test_error_has_file_line_listen_in_use(self):
+        """A listener that cannot be opened (port taken): the daemon
+        exits non-zero naming the listen line."""
+        import socket
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        r = self.write_conf("listen = 127.0.0.1:%d smtp"
+                            % busy.getsockname()[1])
+        p = helpers.run_bin([helpers.BIN, "-f", "-c", r.conf], timeout=15,
+                            cwd=r.tmpdir)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("%s:4: listen: cannot open the listeners" % r.conf,
+                      p.stderr)
+
     def test_error_has_file_line_whole_file(self):
         """Errors about the whole file start with 'FILE:': a directory
         given as the config, a file over 64 KiB."""
