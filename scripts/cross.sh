@@ -1,11 +1,14 @@
 #!/bin/bash
 # cross.sh - cross builds for routers and NAS boxes (what `make cross`,
-# `make cross-test` and `make cross-env` run).
+# `make cross-test`, `make cross-size` and `make cross-deps` run).
 #
 #   scripts/cross.sh build TARGET    build-TARGET/edgemta (+ .stripped)
 #   scripts/cross.sh test TARGET     unit + integration tests under qemu-user
+#   scripts/cross.sh size TARGET     `make size` of the target build
 #   scripts/cross.sh deps TARGET     the target's musl/BearSSL/udns only
+#   scripts/cross.sh env TARGET      the make variables of the target
 #   scripts/cross.sh list            the known targets
+# CROSS_CFLAGS (environment) adds flags for BearSSL, udns and edgemta.
 #
 # Per target: a Debian cross compiler (gcc-*-linux-gnu, installed when
 # missing), and built from Debian's source packages (`apt-get source`, a
@@ -21,26 +24,26 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 # Bump when a recipe below changes: every target's sysroot is rebuilt.
-RECIPE=1
+RECIPE=2
 SRC=$ROOT/build-cross/src
 JOBS=${JOBS:-2}
 
 # name: the target; triple: Debian's cross compiler; qemu: qemu-user's
 # name for it; package: Debian's compiler package; CFLAGS: for everything
-# built (libc too); APP: for BearSSL, udns and edgemta only (measured in
-# README.md, "Cross builds": MIPS16 code is ~35% smaller, and calls into
-# musl's abicalls code go through linker stubs).
-# name        triple               qemu     package                   CFLAGS   APP
+# built (libc too); APP: for BearSSL, udns and edgemta only. Measured (see
+# README.md, "Cross builds"): on MIPS, non-PIC code (-mno-abicalls) is
+# ~10% smaller and MIPS16 ~35% (musl's syscall asm cannot be MIPS16).
+# name        triple               qemu     package                   CFLAGS         APP
 TARGETS="
-mipsel-musl   mipsel-linux-gnu     mipsel   gcc-mipsel-linux-gnu      -        -mno-abicalls,-mips16
-mips-musl     mips-linux-gnu       mips     gcc-mips-linux-gnu        -        -mno-abicalls,-mips16
-armhf-musl    arm-linux-gnueabihf  arm      gcc-arm-linux-gnueabihf   -mthumb  -
-aarch64-musl  aarch64-linux-gnu    aarch64  gcc-aarch64-linux-gnu     -        -
-x86_64-musl   x86_64-linux-gnu     -        gcc                       -        -
-mipsel-gnu    mipsel-linux-gnu     mipsel   gcc-mipsel-linux-gnu      -        -
-mips-gnu      mips-linux-gnu       mips     gcc-mips-linux-gnu        -        -
-armhf-gnu     arm-linux-gnueabihf  arm      gcc-arm-linux-gnueabihf   -mthumb  -
-aarch64-gnu   aarch64-linux-gnu    aarch64  gcc-aarch64-linux-gnu     -        -
+mipsel-musl   mipsel-linux-gnu     mipsel   gcc-mipsel-linux-gnu      -mno-abicalls  -mips16
+mips-musl     mips-linux-gnu       mips     gcc-mips-linux-gnu        -mno-abicalls  -mips16
+armhf-musl    arm-linux-gnueabihf  arm      gcc-arm-linux-gnueabihf   -mthumb        -
+aarch64-musl  aarch64-linux-gnu    aarch64  gcc-aarch64-linux-gnu     -              -
+x86_64-musl   x86_64-linux-gnu     -        gcc                       -              -
+mipsel-gnu    mipsel-linux-gnu     mipsel   gcc-mipsel-linux-gnu      -              -
+mips-gnu      mips-linux-gnu       mips     gcc-mips-linux-gnu        -              -
+armhf-gnu     arm-linux-gnueabihf  arm      gcc-arm-linux-gnueabihf   -mthumb        -
+aarch64-gnu   aarch64-linux-gnu    aarch64  gcc-aarch64-linux-gnu     -              -
 "
 
 die() {
@@ -184,12 +187,21 @@ build_musl() {
 	stamp_ok musl "$key" && return 0
 	echo "cross.sh: building musl for $T_NAME ($(basename "$src"))"
 	rm -rf "$SYSROOT" "$B/obj-musl"
-	mkdir -p "$B/obj-musl"
+	mkdir -p "$B/obj-musl" "$SYSROOT/lib" "$SYSROOT/bin"
+	# Only what a static executable needs: libc.a and the non-PIC crt
+	# (Scrt1/rcrt1, for PIE, cannot be built with -mno-abicalls).
 	(cd "$B/obj-musl" &&
 	    "$src/configure" --target="$T_TRIPLE" --prefix="$SYSROOT" \
 	    --disable-shared --enable-wrapper=gcc CC="$T_GCC" \
 	    CROSS_COMPILE="$T_PREFIX" CFLAGS="$(libc_cflags)" >configure.log &&
-	    make -j"$JOBS" >make.log 2>&1 && make install >>make.log 2>&1) ||
+	    make -j"$JOBS" lib/libc.a lib/crt1.o lib/crti.o lib/crtn.o \
+	    lib/musl-gcc.specs obj/musl-gcc >make.log 2>&1 &&
+	    make install-headers >>make.log 2>&1 &&
+	    cp lib/libc.a lib/crt1.o lib/crti.o lib/crtn.o "$SYSROOT/lib/" &&
+	    cp obj/musl-gcc "$SYSROOT/bin/" &&
+	    sed -e 's/Scrt1\.o/crt1.o/' -e 's/crtbeginS\.o/crtbegin.o/' \
+	    -e 's/crtendS\.o/crtend.o/' lib/musl-gcc.specs \
+	    >"$SYSROOT/lib/musl-gcc.specs") ||
 	    die "musl build failed: see $B/obj-musl/*.log"
 	rm -rf "$B/obj-musl"
 	echo "$key" >"$SYSROOT/.stamp-musl"
@@ -252,21 +264,23 @@ setup() {
 		LIBCC=$SYSROOT/bin/musl-gcc
 		LIBKEY=$(cat "$SYSROOT/.stamp-musl")
 		# musl-gcc's spec file: -nostdinc, musl's headers and gcc's
-		# own, musl's crt and libc; nothing of the host's
+		# own, musl's crt and libc; nothing of the host's. No RELRO:
+		# static musl never write-protects it, and its page alignment
+		# cost 3.7 KB of file on armhf.
 		MAKEVARS=(CC="$LIBCC" CROSS_COMPILE="$T_PREFIX" STATIC=1
 		    CFLAGS="$T_CFLAGS $T_APP" CPPFLAGS="-isystem $SYSROOT/include"
-		    LDFLAGS="-L$SYSROOT/lib")
+		    LDFLAGS="-L$SYSROOT/lib -Wl,-z,norelro")
 	else
 		if [ ! -d "/usr/$T_TRIPLE/include" ]; then
 			apt_install "libc6-dev-$(dpkg_arch)-cross"
 		fi
-		LIBCC=$T_GCC
-		LIBKEY=$($T_GCC -dumpversion)
 		# Debian's cross gcc searches the host's /usr/include after
 		# the target's: -nostdinc, then gcc's and the target's own
-		inc="-nostdinc -isystem $SYSROOT/include"
-		inc+=" -isystem $($T_GCC -print-file-name=include)"
+		inc="-nostdinc -isystem $($T_GCC -print-file-name=include)"
 		inc+=" -isystem /usr/$T_TRIPLE/include"
+		LIBCC="$T_GCC $inc"
+		LIBKEY=$($T_GCC -dumpversion)
+		inc="-isystem $SYSROOT/include $inc"
 		MAKEVARS=(CROSS_COMPILE="$T_PREFIX" CFLAGS="$T_CFLAGS $T_APP"
 		    CPPFLAGS="$inc" LDFLAGS="-L$SYSROOT/lib")
 	fi
