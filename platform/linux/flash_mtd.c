@@ -160,10 +160,15 @@ fm_lookup(const struct flash_mtd_io *io, const char *name, char *dev,
 		return EDGEMTA_E_NOENT;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *q = strchr(line, '"');
+		char *q = strchr(line, '"'), *p = line + 3;
 		size_t wl = strlen(want);
 
-		if (sscanf(line, "mtd%u:", &n) == 1 && q != NULL &&
+		/* "mtdN:" by hand: sscanf would link all of scanf */
+		for (n = 0; *p >= '0' && *p <= '9' && n < 100000; p++) {
+			n = n * 10 + (unsigned)(*p - '0');
+		}
+		if (strncmp(line, "mtd", 3) == 0 && p > line + 3 && *p == ':' &&
+		    q != NULL &&
 		    strncmp(q, want, wl) == 0 &&
 		    (q[wl] == '\n' || q[wl] == '\0')) {
 			snprintf(dev, len, "/dev/mtd%u", n);
