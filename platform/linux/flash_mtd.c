@@ -34,52 +34,13 @@ fm_of(const struct flash *fl)
 	return fl->ctx;
 }
 
+/* pread/pwrite all of len bytes at at, retrying short transfers. */
 static int
-fm_read(struct flash *fl, uint32_t off, void *buf, uint32_t len)
+fm_rw(struct flash_mtd *m, uint8_t *p, uint32_t len, int64_t at, bool wr)
 {
-	struct flash_mtd *m = fm_of(fl);
-	uint8_t *p = buf;
-
-	/* a read may cross blocks: split it where the mapping jumps */
 	while (len > 0) {
-		uint32_t b = off / fl->block_size, in = off % fl->block_size;
-		uint32_t k = fl->block_size - in;
-		long n;
-
-		if (b >= fl->block_count) {
-			return EDGEMTA_E_INVAL;
-		}
-		k = k < len ? k : len;
-		n = m->io->pread(m->fd, p, k,
-		    (int64_t)m->phys[b] * fl->block_size + in);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			return EDGEMTA_E_IO;
-		}
-		p += n;
-		off += (uint32_t)n;
-		len -= (uint32_t)n;
-	}
-	return 0;
-}
-
-static int
-fm_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
-{
-	struct flash_mtd *m = fm_of(fl);
-	uint32_t b = off / fl->block_size;
-	int64_t at;
-	const uint8_t *p = buf;
-
-	if (off % fl->page_size != 0 || len % fl->page_size != 0 ||
-	    b != (off + len - 1) / fl->block_size || b >= fl->block_count) {
-		return EDGEMTA_E_INVAL;
-	}
-	at = (int64_t)m->phys[b] * fl->block_size + off % fl->block_size;
-	while (len > 0) {
-		long n = m->io->pwrite(m->fd, p, len, at);
+		long n = wr ? m->io->pwrite(m->fd, p, len, at) :
+		    m->io->pread(m->fd, p, len, at);
 
 		if (n < 0 && errno == EINTR) {
 			continue;
@@ -92,6 +53,48 @@ fm_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
 		len -= (uint32_t)n;
 	}
 	return 0;
+}
+
+static int
+fm_read(struct flash *fl, uint32_t off, void *buf, uint32_t len)
+{
+	struct flash_mtd *m = fm_of(fl);
+	uint8_t *p = buf;
+
+	/* a read may cross blocks: split it where the mapping jumps */
+	while (len > 0) {
+		uint32_t b = off / fl->block_size, in = off % fl->block_size;
+		uint32_t k = MIN(fl->block_size - in, len);
+		int r;
+
+		if (b >= fl->block_count) {
+			return EDGEMTA_E_INVAL;
+		}
+		r = fm_rw(m, p, k, (int64_t)m->phys[b] * fl->block_size + in,
+		    false);
+		if (r != 0) {
+			return r;
+		}
+		p += k;
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
+static int
+fm_prog(struct flash *fl, uint32_t off, const void *buf, uint32_t len)
+{
+	struct flash_mtd *m = fm_of(fl);
+	uint32_t b = off / fl->block_size;
+
+	if (off % fl->page_size != 0 || len % fl->page_size != 0 ||
+	    b != (off + len - 1) / fl->block_size || b >= fl->block_count) {
+		return EDGEMTA_E_INVAL;
+	}
+	return fm_rw(m, (uint8_t *)(uintptr_t)buf, len,
+	    (int64_t)m->phys[b] * fl->block_size + off % fl->block_size,
+	    true);
 }
 
 static int
