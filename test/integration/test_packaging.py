@@ -183,11 +183,7 @@ class Packaging(DeliveryBase):
         queue are untouched, a key that needs a restart is named, and a
         broken file changes nothing."""
         r = self.relay()
-        with helpers.Smtp(r.port) as s:
-            s.ehlo()
-            code, text = s.send_message("a@example.org", ["b@example.net"],
-                                        b"Subject: kept\r\n\r\nx\r\n")
-            self.assertEqual(code, 250, text)
+        self.send(r, [b"Subject: kept\r\n\r\nx\r\n"])
         with open(r.conf) as f:
             orig = f.read()
         old = helpers.Smtp(r.port)
@@ -259,11 +255,7 @@ class Packaging(DeliveryBase):
         p = init("status")
         self.assertEqual(p.returncode, 0)
         self.assertIn("running (pid %d)" % pid, p.stdout)
-        with helpers.Smtp(r.port) as s:
-            s.ehlo()
-            code, text = s.send_message("a@example.org", ["b@example.net"],
-                                        b"Subject: init\r\n\r\nx\r\n")
-            self.assertEqual(code, 250, text)
+        self.send(r, [b"Subject: init\r\n\r\nx\r\n"])
         with open(r.conf) as f:
             text = f.read()
         with open(r.conf, "w") as f:

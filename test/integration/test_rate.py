@@ -8,20 +8,14 @@ everything arriving in the end."""
 import json
 import time
 
-from helpers import Smtp, wait_until
 from test_delivery import DeliveryBase
 
 
 class Rate(DeliveryBase):
 
     def queue_n(self, r, n):
-        with Smtp(r.port) as c:
-            c.ehlo()
-            for i in range(n):
-                code, text = c.send_message(
-                    "a@example.org", ["b@example.net"],
-                    b"Subject: rate %d\r\n\r\nbody\r\n" % i)
-                self.assertEqual(code, 250, text)
+        self.send(r, [b"Subject: rate %d\r\n\r\nbody\r\n" % i
+                      for i in range(n)], sender="a@example.org")
 
     def test_rate_limit_burst_then_paced(self):
         sh = self.smarthost()
