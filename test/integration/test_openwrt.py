@@ -6,7 +6,6 @@ the procd calls; and the package Makefile checked for what OpenWrt's
 buildroot requires. No OpenWrt image or SDK is reachable from here."""
 import os
 import re
-import shutil
 import subprocess
 
 import helpers
