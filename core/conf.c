@@ -76,6 +76,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(hopcount_limit, CT_UINT, 1, 1000),
 	KEY(smtp_destination_rate_delay, CT_TIME, 0, 86400),
 	KEY(smtp_rate_limit, CT_RATE, 0, 0),
+	KEY(alert_collapse_window, CT_TIME, 0, 86400),
 	KEY(aliases, CT_STR, 0, 0),
 	KEY(sender_rewrite, CT_MAILBOX, 0, 0),
 	KEY(dns_servers, CT_DNSSERV, 0, 0),

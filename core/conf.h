@@ -57,6 +57,7 @@ struct conf {
 	/* outbound rate towards the relayhost (sched.c) */
 	uint32_t smtp_destination_rate_delay;	/* s between messages */
 	char smtp_rate_limit[24];		/* "N/PERIOD" or "" */
+	uint32_t alert_collapse_window;	/* s, 0 = off (storm.h) */
 	/* local submission */
 	char aliases[CONF_STR_MAX];	/* "root admin: a@b, c@d" style */
 	char sender_rewrite[CONF_STR_MAX];

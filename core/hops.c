@@ -25,11 +25,12 @@ hops_init(struct hops *h)
 	h->state = ST_BOL;
 }
 
-static bool
-hops_is_trace(const char *n, size_t len)
+/* 0: not a field we look at; 1: a trace field; 2: Subject: */
+static int
+hops_field(const char *n, size_t len)
 {
 	static const char *const names[] = {
-		"received", "delivered-to"
+		"received", "delivered-to", "subject"
 	};
 	size_t i;
 
@@ -39,21 +40,30 @@ hops_is_trace(const char *n, size_t len)
 	for (i = 0; i < ARRAY_SIZE(names); i++) {
 		if (strlen(names[i]) == len && memcmp(names[i], n, len) ==
 		    0) {
-			return true;
+			return i < 2 ? 1 : 2;
 		}
 	}
-	return false;
+	return 0;
 }
 
-void
+/* FNV-1a, 64 bits */
+#define HOPS_FNV_BASIS 0xcbf29ce484222325u
+#define HOPS_FNV_PRIME 0x100000001b3u
+
+size_t
 hops_feed(struct hops *h, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	size_t i;
+	size_t i, eoh = len;
 
 	for (i = 0; i < len && !h->done; i++) {
 		uint8_t c = p[i];
 
+		if (h->state == ST_BOL && (c == '\r' || c == '\n') &&
+		    !h->eoh) {
+			h->eoh = true;
+			eoh = i;
+		}
 		switch (h->state) {
 		case ST_BOL_CR:
 			if (c == '\n') {
@@ -73,15 +83,25 @@ hops_feed(struct hops *h, const void *data, size_t len)
 			}
 			if (c == ' ' || c == '\t') {
 				h->state = ST_REST;	/* continuation */
+				if (h->in_subj) {	/* unfolded */
+					h->subj_hash = (h->subj_hash ^ c) *
+					    HOPS_FNV_PRIME;
+				}
 				break;
 			}
+			h->in_subj = false;
 			h->nlen = 0;
 			h->state = ST_NAME;
 			/* FALLTHROUGH */
 		case ST_NAME:
 			if (c == ':') {
-				if (hops_is_trace(h->name, h->nlen)) {
+				int f = hops_field(h->name, h->nlen);
+
+				if (f == 1) {
 					h->count++;
+				} else if (f == 2) {
+					h->in_subj = true;
+					h->subj_hash = HOPS_FNV_BASIS;
 				}
 				h->state = ST_REST;
 			} else if (c == '\n') {
@@ -96,8 +116,12 @@ hops_feed(struct hops *h, const void *data, size_t len)
 		default:	/* ST_REST */
 			if (c == '\n') {
 				h->state = ST_BOL;
+			} else if (h->in_subj && c != '\r') {
+				h->subj_hash = (h->subj_hash ^ c) *
+				    HOPS_FNV_PRIME;
 			}
 			break;
 		}
 	}
+	return eoh;
 }

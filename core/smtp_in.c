@@ -222,6 +222,7 @@ smtp_in_enter(struct smtp_in_session *s, int state)
 		s->utf8 = false;
 		s->q_err = 0;
 		s->msg_size = 0;
+		s->storm_key = 0;
 	}
 	if (state == SMTP_IN_DATA) {
 		smtp_data_init(&s->dec, smtp_in_conf->message_size_limit);
@@ -350,24 +351,69 @@ smtp_in_line(struct smtp_in_session *s, const uint8_t *data, size_t len)
 	return true;
 }
 
-/* Stream message bytes through the decoder into the queue. */
+/* Message bytes into the queue, unless the message is already lost. */
 static void
-smtp_in_data(struct smtp_in_session *s, const uint8_t *data, size_t len)
+smtp_in_put(struct smtp_in_session *s, const void *p, size_t len)
 {
-	uint8_t out[512];
-	size_t n = MIN(len, sizeof(out)), olen, used;
-
-	used = smtp_data_feed(&s->dec, data, n, out, &olen);
-	hops_feed(&s->hops, out, olen);
-	if (olen > 0 && s->dec.err == SMTP_DATA_OK && s->q_err == 0) {
-		int r = queue_msg_write(&s->w, out, olen);
+	if (len > 0 && s->dec.err == SMTP_DATA_OK && s->q_err == 0) {
+		int r = queue_msg_write(&s->w, p, len);
 
 		if (r < 0) {
 			/* the writer is dead: decode on to the end */
 			s->q_err = r;
 		} else {
-			s->msg_size += olen;
+			s->msg_size += len;
 		}
+	}
+}
+
+/*
+ * At the end of the header section: a repeat within
+ * alert_collapse_window gets a field saying what it stands for (it is
+ * held, and sent only if it stays the last: storm.h).
+ */
+static void
+smtp_in_storm_field(struct smtp_in_session *s)
+{
+	uint32_t win = smtp_in_conf->alert_collapse_window, first_id = 0, n;
+	int64_t first_time = 0;
+	char buf[200], date[64], id[QUEUE_ID_STRLEN];
+	int len;
+
+	if (win == 0) {
+		return;
+	}
+	s->storm_key = storm_key(s->env, s->nrcpt, s->hops.subj_hash);
+	n = storm_peek(win, s->storm_key, plat_time(), &first_id,
+	    &first_time);
+	if (n == 0) {
+		return;
+	}
+	plat_rfc5322_date(first_time, date, sizeof(date));
+	len = snprintf(buf, sizeof(buf), "X-Edgemta-Collapsed: %lu "
+	    "identical messages since %s\r\n\t(the first sent as %s, %lu "
+	    "not sent, this is the last)\r\n", (unsigned long)n + 1, date,
+	    queue_id_str(first_id, id), (unsigned long)n - 1);
+	if (len > 0 && (size_t)len < sizeof(buf)) {
+		smtp_in_put(s, buf, (size_t)len);
+	}
+}
+
+/* Stream message bytes through the decoder into the queue. */
+static void
+smtp_in_data(struct smtp_in_session *s, const uint8_t *data, size_t len)
+{
+	uint8_t out[512];
+	size_t n = MIN(len, sizeof(out)), olen, used, eoh;
+
+	used = smtp_data_feed(&s->dec, data, n, out, &olen);
+	eoh = hops_feed(&s->hops, out, olen);
+	if (eoh < olen) {
+		smtp_in_put(s, out, eoh);
+		smtp_in_storm_field(s);
+		smtp_in_put(s, out + eoh, olen - eoh);
+	} else {
+		smtp_in_put(s, out, olen);
 	}
 	io_rconsume(&s->io, used);
 	smtp_in_deadline_data(s, used);

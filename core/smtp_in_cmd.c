@@ -468,6 +468,39 @@ smtp_in_data_cmd(struct smtp_in_session *s, const char *arg)
 	return false;	/* counted as done at its 250 (disconnect log) */
 }
 
+/* A repeat within alert_collapse_window: hold it, drop the one before. */
+static void
+smtp_in_storm_hold(struct smtp_in_session *s)
+{
+	char id[QUEUE_ID_STRLEN], old_id[QUEUE_ID_STRLEN], when[64];
+	char reason[96];
+	uint32_t old = 0, n;
+	int64_t until = 0;
+	int r;
+
+	n = storm_commit(smtp_in_conf->alert_collapse_window, s->storm_key,
+	    s->w.id, plat_time(), &until, &old);
+	if (n == 0) {
+		return;
+	}
+	queue_id_str(s->w.id, id);
+	snprintf(reason, sizeof(reason), "held: repeat %lu of an alert "
+	    "storm (alert_collapse_window)", (unsigned long)n);
+	r = queue_msg_defer(s->w.id, until, 0, reason);
+	if (r < 0) {
+		log_warn("%s: cannot hold a repeated message: %s (it goes "
+		    "out now)", id, edgemta_strerror(r));
+		return;
+	}
+	plat_rfc5322_date(until, when, sizeof(when));
+	log_info("%s: repeat %lu of an alert storm, held until %s "
+	    "(alert_collapse_window)", id, (unsigned long)n, when);
+	if (old != 0 && queue_msg_delete(old) == 0) {
+		log_info("%s: removed: superseded by %s (alert_collapse_window)",
+		    queue_id_str(old, old_id), id);
+	}
+}
+
 static void
 smtp_in_on_commit(void *arg, int err)
 {
@@ -495,6 +528,7 @@ smtp_in_on_commit(void *arg, int err)
 		    id, s->peer_str, port, smtp_in_sender(s),
 		    u64_str(size, s->msg_size, 10), s->nrcpt);
 		smtp_in_reply(s, "250 2.0.0 Ok: queued as %s", id);
+		smtp_in_storm_hold(s);
 		if (s->cmd_ok[SMTP_CMD_DATA] < UINT16_MAX) {
 			s->cmd_ok[SMTP_CMD_DATA]++;
 		}

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "hops.h"
+#include "storm.h"
 #include "dnsq.h"
 #include "ev.h"
 #include "io.h"
@@ -67,6 +68,7 @@ struct smtp_in_session {
 	uint16_t cmd_ok[SMTP_CMD_COUNT], cmd_total[SMTP_CMD_COUNT];
 	struct smtp_data dec;
 	struct hops hops;	/* trace fields of the message (loops) */
+	uint64_t storm_key;	/* alert storm key (storm.h); 0 = none */
 	char auth_user[AUTH_USER_MAX];	/* "" = not authenticated */
 	struct auth_state auth;
 	struct ev_timer auth_timer;	/* the delay of a failed AUTH */

@@ -189,6 +189,7 @@ static const char *const reload_live[] = {
 	"smtp_address_preference", "aliases", "sender_rewrite",
 	"smtpd_command_deadline", "smtpd_min_data_rate", "smtpd_greet_wait",
 	"hopcount_limit", "smtp_rate_limit", "smtp_destination_rate_delay",
+	"alert_collapse_window",
 };
 
 static char main_conf_path[4096];

@@ -495,9 +495,12 @@ class Relay:
             if line[0].isspace():
                 # "  (deferred N times, next try T: reason)" of the
                 # message above
-                if not out or not line.strip().startswith("(deferred "):
+                # or "  (held until T: reason)" (alert_collapse_window)
+                t = line.strip()
+                if not out or not t.startswith(("(deferred ", "(held ")):
                     raise AssertionError("bad queue list line %r" % line)
-                out[-1]["deferred"] = line.strip()
+                out[-1]["held" if t.startswith("(held ") else
+                       "deferred"] = t
                 continue
             parts = line.split()
             if len(parts) < 5 or not re.match(r"^[0-9A-F]{8}$", parts[0]):

@@ -590,8 +590,10 @@ test_print(void)
 	conf_print(&c, collect, &lines);
 	/* every key once (one listener by default) */
 	/* 17 + 3 smtpd deadline/greet keys + 10 TLS and AUTH keys + 3 DNS
-	 * + hopcount_limit + user + 2 outbound rate keys */
-	CHECK_EQ(lines, 37);
+	 * + hopcount_limit + user + 2 outbound rate keys
+	 * + alert_collapse_window */
+	CHECK_EQ(lines, 38);
+	CHECK(strstr(printed, "\nalert_collapse_window = 0\n") != NULL);
 	CHECK(strstr(printed, "\nhopcount_limit = 50\n") != NULL);
 	CHECK(strstr(printed, "myhostname =\n") != NULL);
 	CHECK(strstr(printed, "\nlisten = 127.0.0.1:2525 smtp\n") != NULL);
