@@ -114,11 +114,7 @@ static struct queue_reader admin_reader;
 static void
 iso_time(int64_t t64, char *buf, size_t len)
 {
-	time_t t = (time_t)t64;
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+	if (!plat_time_fmt(t64, PLAT_T_UTC, buf, len)) {
 		snprintf(buf, len, "%lld", (long long)t64);
 	}
 }

@@ -2,8 +2,12 @@
 daemon, a queue from a newer edgemta, daemon mode and SIGTERM.
 (Config errors and check/config are in test_config.py.)"""
 import os
+import re
 import signal
+import socket
 import struct
+import subprocess
+import time
 import zlib
 
 import helpers
@@ -122,3 +126,73 @@ class Cli(helpers.RelayTest):
                 return True
         self.assertTrue(helpers.wait_until(gone, 20), "still running")
         self.assertEqual(len(r.queue_ids()), 1)
+
+    def test_syslog_datagrams(self):
+        """-s logs to /dev/log: one RFC 3164 datagram per line, mail
+        facility, "ident[pid]:"; after syslogd is restarted (a new socket
+        at the same path) the next line still arrives. /dev/log is a link
+        to the test's socket in a private mount namespace (tmpfs on /dev)."""
+        r = self.relay(start=False)
+        path = os.path.join(self.tmp, "log.sock")
+
+        def listen():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.bind(path)
+            s.settimeout(0.2)
+            self.addCleanup(s.close)
+            return s
+
+        def wait_for(s, text, got):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    got.append(s.recv(4096).decode())
+                except socket.timeout:
+                    continue
+                if text in got[-1]:
+                    return got[-1]
+            self.fail("no syslog line with %r in %r" % (text, got))
+
+        s = listen()
+        p = helpers.spawn(
+            ["unshare", "-m", "sh", "-c",
+             "mount --make-rprivate / && mount -t tmpfs none /dev && "
+             "ln -s \"$1\" /dev/log && exec \"$2\" -f -s -c \"$3\"",
+             "sh", path, BIN, r.conf],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(helpers.reap, p)
+        got = []
+        line = wait_for(s, " started: ", got)
+        m = re.match(r"<(\d+)>([A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d) "
+                     r"edgemta\[(\d+)\]: edgemta \S+ started: ", line)
+        self.assertTrue(m, line)
+        self.assertEqual(int(m.group(1)), 2 * 8 + 6)  # LOG_MAIL|LOG_INFO
+        self.assertEqual(int(m.group(3)), p.pid)
+        self.assertNotIn("\n", line)
+        # syslogd restarts: its socket is a new one
+        s.close()
+        os.unlink(path)
+        s = listen()
+        helpers.wait_until(lambda: helpers._listening(r.port), 10)
+        with Smtp(r.port) as c:
+            c.ehlo()
+        wait_for(s, "connect from ", got)
+        os.kill(p.pid, signal.SIGTERM)
+        wait_for(s, "stopped", got)
+        self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+
+    def test_options(self):
+        """The daemon's options: bundled, -cFILE, "--" before the command;
+        a wrong one is a usage error (64) that names it."""
+        r = self.relay(start=False)
+        for argv in (["-c", r.conf, "check"], ["-c" + r.conf, "check"],
+                     ["-vc", r.conf, "check"], ["-c", r.conf, "--", "check"]):
+            p = self.run_cli(*argv)
+            self.assertEqual(p.returncode, 0, (argv, p.stderr))
+        for argv, msg in ((["-x"], "unknown option -x"),
+                          (["-c"], "option -c needs a file"),
+                          (["-vq", "check"], "unknown option -q")):
+            p = self.run_cli(*argv)
+            self.assertEqual(p.returncode, 64, (argv, p.stderr))
+            self.assertIn(msg, p.stderr)
+            self.assertIn("usage", p.stderr.lower())
