@@ -264,8 +264,8 @@ read_reply(int fd, char *buf, size_t len)
 		buf[got] = '\0';
 		/* the last complete line decides: "NNN " ends the reply */
 		line = buf;
-		while (strstr(line, "\r\n") != NULL) {
-			char *next = strstr(line, "\r\n") + 2;
+		while (str_find(line, "\r\n") != NULL) {
+			char *next = str_find(line, "\r\n") + 2;
 
 			if (next - line >= 6 && line[3] == ' ') {
 				return (line[0] - '0') * 100 +
@@ -366,7 +366,7 @@ xqueue(const struct conf *c, const char *cmd)
 		return code == -1 ? -1 : 1;
 	}
 	/* print the text of each line without "250-" / "2.0.0 " */
-	for (text = buf; (end = strstr(text, "\r\n")) != NULL;
+	for (text = buf; (end = str_find(text, "\r\n")) != NULL;
 	    text = end + 2) {
 		*end = '\0';
 		text += 4;

@@ -126,7 +126,7 @@ st_ask_daemon(const struct conf *c, struct st_daemon *d)
 		return;
 	}
 	/* "250 2.0.0 started=...\r\n" */
-	text = strstr(buf, "started=");
+	text = str_find(buf, "started=");
 	if (text == NULL) {
 		return;
 	}
@@ -211,8 +211,9 @@ st_when(int64_t t, char *buf, size_t len)
 static bool
 st_auth_error(const char *text)
 {
-	return strncmp(text, "535", 3) == 0 || strstr(text, " 535") != NULL ||
-	    strstr(text, "uthentication") != NULL;
+	return strncmp(text, "535", 3) == 0 ||
+	    str_find(text, " 535") != NULL ||
+	    str_find(text, "uthentication") != NULL;
 }
 
 static void
