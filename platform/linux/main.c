@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -360,6 +361,37 @@ lookup_user(const struct conf *c, char *err, size_t errlen)
 }
 
 /*
+ * setgroups/setgid/setuid as plain system calls: the C library's change
+ * every thread of the process (musl's through __synccall and semaphores,
+ * 2 KB of a router binary), and edgemta has one thread. Where the plain
+ * calls take 16-bit ids (32-bit ARM and x86), the 32-bit ones.
+ */
+#ifdef SYS_setuid32
+#define MAIN_SYS_SETUID SYS_setuid32
+#define MAIN_SYS_SETGID SYS_setgid32
+#define MAIN_SYS_SETGROUPS SYS_setgroups32
+#else
+#define MAIN_SYS_SETUID SYS_setuid
+#define MAIN_SYS_SETGID SYS_setgid
+#define MAIN_SYS_SETGROUPS SYS_setgroups
+#endif
+#define MAIN_MAX_GROUPS 256
+
+/* initgroups(3): the user's groups from the group file, and gid */
+static int
+main_initgroups(const char *user, gid_t gid)
+{
+	gid_t groups[MAIN_MAX_GROUPS];
+	int n = MAIN_MAX_GROUPS;
+
+	if (getgrouplist(user, gid, groups, &n) < 0) {
+		errno = E2BIG;
+		return -1;
+	}
+	return (int)syscall(MAIN_SYS_SETGROUPS, (unsigned long)n, groups);
+}
+
+/*
  * Give up root for good. The queue file, the listeners and the TLS files
  * are open already; the users file is read at each AUTH, so it must be
  * readable by the new user (warned here, not fatal).
@@ -388,12 +420,13 @@ drop_privileges(const struct conf *c)
 		fail(EX_CONFIG, "user = %s: edgemta must be started as root "
 		    "or as that user", c->user);
 	}
-	if (initgroups(c->user, gid) < 0 || setgid(gid) < 0 ||
-	    setuid(uid) < 0) {
+	if (main_initgroups(c->user, gid) < 0 ||
+	    syscall(MAIN_SYS_SETGID, (unsigned long)gid) < 0 ||
+	    syscall(MAIN_SYS_SETUID, (unsigned long)uid) < 0) {
 		fail(EX_OSERR, "cannot become user %s: %s", c->user,
 		    strerror(errno));
 	}
-	if (uid != 0 && setuid(0) == 0) {
+	if (uid != 0 && syscall(MAIN_SYS_SETUID, 0ul) == 0) {
 		fail(EX_SOFTWARE, "root privileges could not be given up");
 	}
 	if (c->smtpd_users_file[0] != '\0' &&
