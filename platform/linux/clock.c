@@ -50,8 +50,9 @@ plat_rfc5322_date(int64_t t, char *buf, size_t len)
 		tm.tm_wday = 4;
 	}
 	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    clock_days[tm.tm_wday % 7], tm.tm_mday, clock_months[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	    clock_days[tm.tm_wday % 7], tm.tm_mday,
+	    clock_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec);
 }
 
 /* (snprintf, not strftime: strftime links 6.7 KB of libc on mipsel, its
