@@ -105,6 +105,14 @@ class Cli(helpers.RelayTest):
             code, text = s.send_message("a@example.com", ["b@example.org"],
                                         body(7))
             self.assertEqual(code, 250, text)
+        pid = self.daemon_pid(r.conf)
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(helpers.wait_until(lambda: self.gone(pid), 20),
+                        "still running")
+        self.assertEqual(len(r.queue_ids()), 1)
+
+    def daemon_pid(self, conf_arg):
+        """PID of the detached daemon started as `BIN -c conf_arg`."""
         pid = None
         for d in os.listdir("/proc"):
             if d.isdigit():
@@ -113,19 +121,49 @@ class Cli(helpers.RelayTest):
                         argv = f.read().split(b"\0")
                 except OSError:
                     continue
-                if r.conf.encode() in argv and BIN.encode() == argv[0]:
+                if conf_arg.encode() in argv and BIN.encode() == argv[0]:
                     pid = int(d)
         self.assertIsNotNone(pid, "daemon process not found")
-        os.kill(pid, signal.SIGTERM)
+        return pid
 
-        def gone():
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    return f.read().split()[2] == "Z"
-            except OSError:
-                return True
-        self.assertTrue(helpers.wait_until(gone, 20), "still running")
-        self.assertEqual(len(r.queue_ids()), 1)
+    @staticmethod
+    def gone(pid):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().split()[2] == "Z"
+        except OSError:
+            return True
+
+    def test_daemon_reload_relative_config(self):
+        """A daemon started with a relative -c path (it changes to / when
+        it detaches) finds the file again on SIGHUP."""
+        r = self.relay(start=False)
+        name = os.path.basename(self.tmp) + ".conf"
+        path = os.path.join(r.tmpdir, name)
+        with open(r.conf) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text)
+        p = run_bin([BIN, "-c", name], cwd=r.tmpdir, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        pid = self.daemon_pid(name)
+        self.addCleanup(lambda: self.gone(pid) or os.kill(pid, signal.SIGKILL))
+
+        def rcpt():
+            with Smtp(r.port) as s:
+                s.ehlo()
+                self.assertEqual(s.cmd("MAIL FROM:<a@example.org>")[0], 250)
+                return s.cmd("RCPT TO:<b@example.net>")[0]
+        self.assertEqual(rcpt(), 250)
+        with open(path, "w") as f:
+            f.write(text.replace("mynetworks = 127.0.0.0/8",
+                                 "mynetworks = 192.0.2.0/24"))
+        os.kill(pid, signal.SIGHUP)
+        self.assertTrue(helpers.wait_until(lambda: rcpt() == 554, 10),
+                        "the reload did not take the new mynetworks")
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(helpers.wait_until(lambda: self.gone(pid), 20),
+                        "still running")
 
     def test_syslog_datagrams(self):
         """-s logs to /dev/log: one RFC 3164 datagram per line, mail
