@@ -44,6 +44,10 @@ const char *edgemta_strerror(int err);
 /* Value of the hex digit c (either case), or -1. */
 int hex_digit_val(int c);
 
+/* The first needle in s, or NULL: strstr, but a plain search (libc's
+ * two-way strstr is 1.3 KB of a router binary; the texts here are short) */
+char *str_find(const char *s, const char *needle);
+
 /*
  * 64-bit numbers as text, for printf: newlib-nano (the usual libc of
  * Cortex-M firmware) has no %lld/%llu/%llX and PRId64 expands to them, so

@@ -1,6 +1,8 @@
 /*
  * util.c - small helpers shared by the core.
  */
+#include <string.h>
+
 #include "edgemta.h"
 
 const char *
@@ -53,6 +55,19 @@ hex_digit_val(int c)
 		return c - 'A' + 10;
 	}
 	return -1;
+}
+
+char *
+str_find(const char *s, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *s != '\0'; s++) {
+		if (strncmp(s, needle, n) == 0) {
+			return (char *)s;
+		}
+	}
+	return n == 0 ? (char *)s : NULL;
 }
 
 char *

@@ -114,11 +114,7 @@ static struct queue_reader admin_reader;
 static void
 iso_time(int64_t t64, char *buf, size_t len)
 {
-	time_t t = (time_t)t64;
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+	if (!plat_time_fmt(t64, PLAT_T_UTC, buf, len)) {
 		snprintf(buf, len, "%lld", (long long)t64);
 	}
 }
@@ -274,8 +270,8 @@ read_reply(int fd, char *buf, size_t len)
 		buf[got] = '\0';
 		/* the last complete line decides: "NNN " ends the reply */
 		line = buf;
-		while (strstr(line, "\r\n") != NULL) {
-			char *next = strstr(line, "\r\n") + 2;
+		while (str_find(line, "\r\n") != NULL) {
+			char *next = str_find(line, "\r\n") + 2;
 
 			if (next - line >= 6 && line[3] == ' ') {
 				return (line[0] - '0') * 100 +
@@ -376,7 +372,7 @@ xqueue(const struct conf *c, const char *cmd)
 		return code == -1 ? -1 : 1;
 	}
 	/* print the text of each line without "250-" / "2.0.0 " */
-	for (text = buf; (end = strstr(text, "\r\n")) != NULL;
+	for (text = buf; (end = str_find(text, "\r\n")) != NULL;
 	    text = end + 2) {
 		*end = '\0';
 		text += 4;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "linux.h"
 #include "platform.h"
 
 uint64_t
@@ -27,17 +28,18 @@ plat_time(void)
 	return (int64_t)time(NULL);
 }
 
+static const char clock_days[7][4] = {
+	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+};
+static const char clock_months[12][4] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
 /* Always UTC and English names (RFC 5322 3.3), whatever the locale. */
 void
 plat_rfc5322_date(int64_t t, char *buf, size_t len)
 {
-	static const char days[7][4] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char months[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-	};
 	time_t tt = (time_t)t;
 	struct tm tm;
 
@@ -48,8 +50,34 @@ plat_rfc5322_date(int64_t t, char *buf, size_t len)
 		tm.tm_wday = 4;
 	}
 	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	    clock_days[tm.tm_wday % 7], tm.tm_mday,
+	    clock_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec);
+}
+
+/* (snprintf, not strftime: strftime links 6.7 KB of libc on mipsel, its
+ * field-width parser brings in strtoul and musl's number scanner) */
+bool
+plat_time_fmt(int64_t t, enum plat_tstyle style, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if ((style == PLAT_T_UTC ? gmtime_r(&tt, &tm) :
+	    localtime_r(&tt, &tm)) == NULL) {
+		return false;
+	}
+	if (style == PLAT_T_CTIME) {
+		snprintf(buf, len, "%s %s %2d %02d:%02d:%02d",
+		    clock_days[tm.tm_wday % 7], clock_months[tm.tm_mon % 12],
+		    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	} else {
+		snprintf(buf, len, "%04d-%02d-%02d%c%02d:%02d:%02d%s",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		    style == PLAT_T_LOCAL_SP ? ' ' : 'T', tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, style == PLAT_T_UTC ? "Z" : "");
+	}
+	return true;
 }
 
 void

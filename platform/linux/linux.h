@@ -70,6 +70,19 @@ int admin_ask(const struct conf *c, const char *cmd, char *buf,
  * a newer edgemta; refusing to start (nothing was changed)"). */
 const char *admin_queue_strerror(int err);
 
+/* Time styles of plat_time_fmt (clock.c) */
+enum plat_tstyle {
+	PLAT_T_UTC,		/* "2026-11-28T13:04:05Z" */
+	PLAT_T_LOCAL,		/* "2026-11-28T13:04:05", local time */
+	PLAT_T_LOCAL_SP,	/* "2026-11-28 13:04:05", local time */
+	PLAT_T_CTIME		/* "Sat Nov 28 13:04:05", local time */
+};
+
+/* t (seconds since the epoch) in that style into buf; false when the
+ * C library cannot convert it. English names whatever the locale. */
+bool plat_time_fmt(int64_t t, enum plat_tstyle style, char *buf,
+    size_t len);
+
 /* The multi-call entry points (argv[0] "sendmail" / "mailq"). */
 int sendmail_main(int argc, char **argv);
 int mailq_main(int argc, char **argv);

@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -362,6 +362,37 @@ lookup_user(const struct conf *c, char *err, size_t errlen)
 }
 
 /*
+ * setgroups/setgid/setuid as plain system calls: the C library's change
+ * every thread of the process (musl's through __synccall and semaphores,
+ * 2 KB of a router binary), and edgemta has one thread. Where the plain
+ * calls take 16-bit ids (32-bit ARM and x86), the 32-bit ones.
+ */
+#ifdef SYS_setuid32
+#define MAIN_SYS_SETUID SYS_setuid32
+#define MAIN_SYS_SETGID SYS_setgid32
+#define MAIN_SYS_SETGROUPS SYS_setgroups32
+#else
+#define MAIN_SYS_SETUID SYS_setuid
+#define MAIN_SYS_SETGID SYS_setgid
+#define MAIN_SYS_SETGROUPS SYS_setgroups
+#endif
+#define MAIN_MAX_GROUPS 256
+
+/* initgroups(3): the user's groups from the group file, and gid */
+static int
+main_initgroups(const char *user, gid_t gid)
+{
+	gid_t groups[MAIN_MAX_GROUPS];
+	int n = MAIN_MAX_GROUPS;
+
+	if (getgrouplist(user, gid, groups, &n) < 0) {
+		errno = E2BIG;
+		return -1;
+	}
+	return (int)syscall(MAIN_SYS_SETGROUPS, (unsigned long)n, groups);
+}
+
+/*
  * Give up root for good. The queue file, the listeners and the TLS files
  * are open already; the users file is read at each AUTH, so it must be
  * readable by the new user (warned here, not fatal).
@@ -390,12 +421,13 @@ drop_privileges(const struct conf *c)
 		fail(EX_CONFIG, "user = %s: edgemta must be started as root "
 		    "or as that user", c->user);
 	}
-	if (initgroups(c->user, gid) < 0 || setgid(gid) < 0 ||
-	    setuid(uid) < 0) {
+	if (main_initgroups(c->user, gid) < 0 ||
+	    syscall(MAIN_SYS_SETGID, (unsigned long)gid) < 0 ||
+	    syscall(MAIN_SYS_SETUID, (unsigned long)uid) < 0) {
 		fail(EX_OSERR, "cannot become user %s: %s", c->user,
 		    strerror(errno));
 	}
-	if (uid != 0 && setuid(0) == 0) {
+	if (uid != 0 && syscall(MAIN_SYS_SETUID, 0ul) == 0) {
 		fail(EX_SOFTWARE, "root privileges could not be given up");
 	}
 	if (c->smtpd_users_file[0] != '\0' &&
@@ -535,7 +567,7 @@ main(int argc, char **argv)
 	bool foreground = false, verbose = false, missing_ok;
 	bool use_syslog = false;
 	char err[CONF_ERR_MAX];
-	int opt;
+	int i;
 
 	if (strcmp(prog, "sendmail") == 0) {
 		return sendmail_main(argc, argv);
@@ -557,34 +589,56 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	while ((opt = getopt(argc, argv, "+c:fsvdh")) != -1) {
-		switch (opt) {
-		case 'c':
-			cfile = optarg;
+	/* "-c FILE -fsvdh" before the command (getopt with its messages
+	 * and multibyte support: 2 KB on a router) */
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0';
+	    i++) {
+		const char *o = argv[i] + 1;
+
+		if (strcmp(o, "-") == 0) {
+			i++;
 			break;
-		case 'f':
-			foreground = true;
-			break;
-		case 's':
-			/* in the foreground, but logging to syslog: under an
-			 * init that keeps the process (start-stop-daemon -b) */
-			use_syslog = true;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'd':
-			foreground = verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EX_USAGE;
 		}
+		for (; *o != '\0'; o++) {
+			switch (*o) {
+			case 'c':
+				cfile = o[1] != '\0' ? o + 1 :
+				    i + 1 < argc ? argv[++i] : NULL;
+				if (cfile == NULL) {
+					fprintf(stderr, "%s: option -c needs "
+					    "a file\n", prog);
+					usage(stderr);
+					return EX_USAGE;
+				}
+				goto next;	/* the rest was the argument */
+			case 'f':
+				foreground = true;
+				break;
+			case 's':
+				/* in the foreground, but logging to syslog:
+				 * under an init that keeps the process
+				 * (start-stop-daemon -b) */
+				use_syslog = true;
+				break;
+			case 'v':
+				verbose = true;
+				break;
+			case 'd':
+				foreground = verbose = true;
+				break;
+			case 'h':
+				usage(stdout);
+				return 0;
+			default:
+				fprintf(stderr, "%s: unknown option -%c\n",
+				    prog, *o);
+				usage(stderr);
+				return EX_USAGE;
+			}
+		}
+next:;
 	}
-	cmd = optind < argc ? argv[optind] : NULL;
+	cmd = i < argc ? argv[i] : NULL;
 	path = cfile ? cfile : conf_default_path();
 	missing_ok = cfile == NULL &&
 	    strcmp(path, CONFIG_DEFAULT_CONFIG_FILE) == 0;
@@ -594,9 +648,17 @@ main(int argc, char **argv)
 		plat_log_open(true, "edgemta");
 	}
 	/* a reload finds the file again after the daemon left its cwd */
-	if (realpath(path, main_conf_path) == NULL) {
-		snprintf(main_conf_path, sizeof(main_conf_path), "%s", path);
+	main_conf_path[0] = '\0';
+	if (path[0] != '/' && (getcwd(main_conf_path,
+	    sizeof(main_conf_path)) == NULL || strlen(main_conf_path) +
+	    strlen(path) + 2 > sizeof(main_conf_path))) {
+		main_conf_path[0] = '\0';
 	}
+	if (main_conf_path[0] != '\0') {
+		strcat(main_conf_path, "/");
+	}
+	strncat(main_conf_path, path, sizeof(main_conf_path) - 1 -
+	    strlen(main_conf_path));
 	main_conf_missing_ok = missing_ok;
 	if (conf_load_file(&main_conf, path, missing_ok, err,
 	    sizeof(err)) != 0) {
@@ -629,16 +691,13 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(cmd, "passwd") == 0) {
-		return passwd_main(&main_conf, argc - optind - 1,
-		    argv + optind + 1);
+		return passwd_main(&main_conf, argc - i - 1, argv + i + 1);
 	}
 	if (strcmp(cmd, "status") == 0) {
-		return status_main(&main_conf, argc - optind - 1,
-		    argv + optind + 1);
+		return status_main(&main_conf, argc - i - 1, argv + i + 1);
 	}
 	if (strcmp(cmd, "queue") == 0) {
-		return admin_queue_main(&main_conf, argc - optind - 1,
-		    argv + optind + 1);
+		return admin_queue_main(&main_conf, argc - i - 1, argv + i + 1);
 	}
 	fprintf(stderr, "edgemta: unknown command '%s'\n", cmd);
 	usage(stderr);

@@ -497,8 +497,6 @@ mq_one(void *arg, const struct queue_entry *e)
 	const uint8_t *p;
 	size_t len;
 	unsigned idx;
-	time_t t = (time_t)e->arrival;
-	struct tm tm;
 	int r;
 
 	if (m->msgs == 0) {
@@ -507,8 +505,7 @@ mq_one(void *arg, const struct queue_entry *e)
 	}
 	m->msgs++;
 	m->bytes += e->size;
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm) == 0) {
+	if (!plat_time_fmt(e->arrival, PLAT_T_CTIME, when, sizeof(when))) {
 		strcpy(when, "?");
 	}
 	/* Postfix's shape: id, status, size, asctime()[0..20), sender */

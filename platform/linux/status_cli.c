@@ -67,6 +67,20 @@ st_problem(int level, const char *fmt, ...)
 	st_nproblems++;
 }
 
+/* A decimal field of the daemon's own STATUS line (strtoll links 2.6 KB
+ * of musl's general number scanner for this). */
+static int64_t
+st_num(const char *v)
+{
+	bool neg = *v == '-';
+	uint64_t n = 0;
+
+	for (v += neg; *v >= '0' && *v <= '9'; v++) {
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	return neg ? -(int64_t)n : (int64_t)n;
+}
+
 /* Take "key=value" fields of the XQUEUE STATUS line. */
 static void
 st_parse(struct st_daemon *d, char *line)
@@ -82,7 +96,7 @@ st_parse(struct st_daemon *d, char *line)
 		}
 		*v++ = '\0';
 #define ST_NUM(k, field) if (strcmp(f, k) == 0) { \
-		d->field = strtoll(v, NULL, 10); continue; }
+		d->field = st_num(v); continue; }
 #define ST_STR(k, field) if (strcmp(f, k) == 0) { \
 		snprintf(d->field, sizeof(d->field), "%s", v); continue; }
 		ST_NUM("started", started)
@@ -112,7 +126,7 @@ st_ask_daemon(const struct conf *c, struct st_daemon *d)
 		return;
 	}
 	/* "250 2.0.0 started=...\r\n" */
-	text = strstr(buf, "started=");
+	text = str_find(buf, "started=");
 	if (text == NULL) {
 		return;
 	}
@@ -166,22 +180,21 @@ st_read_queue(const struct conf *c, struct st_queue *q)
 
 /* "3d 04h", "2h 03m", "5m 12s", "8s" */
 static const char *
-st_age(int64_t s, char *buf, size_t len)
+st_age(int64_t age, char *buf, size_t len)
 {
-	if (s < 0) {
-		s = 0;
-	}
+	/* unsigned 32-bit: 136 years, and no 64-bit signed division code */
+	unsigned long s = age < 0 ? 0 : (unsigned long)age;
+
 	if (s >= 86400) {
-		snprintf(buf, len, "%ldd %02ldh", (long)(s / 86400),
-		    (long)(s % 86400 / 3600));
+		snprintf(buf, len, "%lud %02luh", s / 86400,
+		    s % 86400 / 3600);
 	} else if (s >= 3600) {
-		snprintf(buf, len, "%ldh %02ldm", (long)(s / 3600),
-		    (long)(s % 3600 / 60));
+		snprintf(buf, len, "%luh %02lum", s / 3600,
+		    s % 3600 / 60);
 	} else if (s >= 60) {
-		snprintf(buf, len, "%ldm %02lds", (long)(s / 60),
-		    (long)(s % 60));
+		snprintf(buf, len, "%lum %02lus", s / 60, s % 60);
 	} else {
-		snprintf(buf, len, "%lds", (long)s);
+		snprintf(buf, len, "%lus", s);
 	}
 	return buf;
 }
@@ -189,11 +202,7 @@ st_age(int64_t s, char *buf, size_t len)
 static const char *
 st_when(int64_t t, char *buf, size_t len)
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (t == 0 || localtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+	if (t == 0 || !plat_time_fmt(t, PLAT_T_LOCAL_SP, buf, len)) {
 		snprintf(buf, len, "never");
 	}
 	return buf;
@@ -202,8 +211,9 @@ st_when(int64_t t, char *buf, size_t len)
 static bool
 st_auth_error(const char *text)
 {
-	return strncmp(text, "535", 3) == 0 || strstr(text, " 535") != NULL ||
-	    strstr(text, "uthentication") != NULL;
+	return strncmp(text, "535", 3) == 0 ||
+	    str_find(text, " 535") != NULL ||
+	    str_find(text, "uthentication") != NULL;
 }
 
 static void

@@ -196,7 +196,7 @@ static int
 key_obj(void *arg, const char *name, const unsigned char *der, size_t len)
 {
 	(void)arg;
-	if (strstr(name, "PRIVATE KEY") == NULL || tls_files_have_key) {
+	if (str_find(name, "PRIVATE KEY") == NULL || tls_files_have_key) {
 		return 0;
 	}
 	br_skey_decoder_init(&tls_files_skey);

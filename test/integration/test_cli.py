@@ -2,8 +2,12 @@
 daemon, a queue from a newer edgemta, daemon mode and SIGTERM.
 (Config errors and check/config are in test_config.py.)"""
 import os
+import re
 import signal
+import socket
 import struct
+import subprocess
+import time
 import zlib
 
 import helpers
@@ -101,6 +105,14 @@ class Cli(helpers.RelayTest):
             code, text = s.send_message("a@example.com", ["b@example.org"],
                                         body(7))
             self.assertEqual(code, 250, text)
+        pid = self.daemon_pid(r.conf)
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(helpers.wait_until(lambda: self.gone(pid), 20),
+                        "still running")
+        self.assertEqual(len(r.queue_ids()), 1)
+
+    def daemon_pid(self, conf_arg):
+        """PID of the detached daemon started as `BIN -c conf_arg`."""
         pid = None
         for d in os.listdir("/proc"):
             if d.isdigit():
@@ -109,16 +121,116 @@ class Cli(helpers.RelayTest):
                         argv = f.read().split(b"\0")
                 except OSError:
                     continue
-                if r.conf.encode() in argv and BIN.encode() == argv[0]:
+                if conf_arg.encode() in argv and BIN.encode() == argv[0]:
                     pid = int(d)
         self.assertIsNotNone(pid, "daemon process not found")
-        os.kill(pid, signal.SIGTERM)
+        return pid
 
-        def gone():
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    return f.read().split()[2] == "Z"
-            except OSError:
-                return True
-        self.assertTrue(helpers.wait_until(gone, 20), "still running")
-        self.assertEqual(len(r.queue_ids()), 1)
+    @staticmethod
+    def gone(pid):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().split()[2] == "Z"
+        except OSError:
+            return True
+
+    def test_daemon_reload_relative_config(self):
+        """A daemon started with a relative -c path (it changes to / when
+        it detaches) finds the file again on SIGHUP."""
+        r = self.relay(start=False)
+        name = os.path.basename(self.tmp) + ".conf"
+        path = os.path.join(r.tmpdir, name)
+        with open(r.conf) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text)
+        p = run_bin([BIN, "-c", name], cwd=r.tmpdir, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        pid = self.daemon_pid(name)
+        self.addCleanup(lambda: self.gone(pid) or os.kill(pid, signal.SIGKILL))
+
+        def rcpt():
+            with Smtp(r.port) as s:
+                s.ehlo()
+                self.assertEqual(s.cmd("MAIL FROM:<a@example.org>")[0], 250)
+                return s.cmd("RCPT TO:<b@example.net>")[0]
+        self.assertEqual(rcpt(), 250)
+        with open(path, "w") as f:
+            f.write(text.replace("mynetworks = 127.0.0.0/8",
+                                 "mynetworks = 192.0.2.0/24"))
+        os.kill(pid, signal.SIGHUP)
+        self.assertTrue(helpers.wait_until(lambda: rcpt() == 554, 10),
+                        "the reload did not take the new mynetworks")
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(helpers.wait_until(lambda: self.gone(pid), 20),
+                        "still running")
+
+    def test_syslog_datagrams(self):
+        """-s logs to /dev/log: one RFC 3164 datagram per line, mail
+        facility, "ident[pid]:"; after syslogd is restarted (a new socket
+        at the same path) the next line still arrives. /dev/log is a link
+        to the test's socket in a private mount namespace (tmpfs on /dev)."""
+        r = self.relay(start=False)
+        path = os.path.join(self.tmp, "log.sock")
+
+        def listen():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.bind(path)
+            s.settimeout(0.2)
+            self.addCleanup(s.close)
+            return s
+
+        def wait_for(s, text, got):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    got.append(s.recv(4096).decode())
+                except socket.timeout:
+                    continue
+                if text in got[-1]:
+                    return got[-1]
+            self.fail("no syslog line with %r in %r" % (text, got))
+
+        s = listen()
+        p = helpers.spawn(
+            ["unshare", "-m", "sh", "-c",
+             "mount --make-rprivate / && mount -t tmpfs none /dev && "
+             "ln -s \"$1\" /dev/log && exec \"$2\" -f -s -c \"$3\"",
+             "sh", path, BIN, r.conf],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(helpers.reap, p)
+        got = []
+        line = wait_for(s, " started: ", got)
+        m = re.match(r"<(\d+)>([A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d) "
+                     r"edgemta\[(\d+)\]: edgemta \S+ started: ", line)
+        self.assertTrue(m, line)
+        self.assertEqual(int(m.group(1)), 2 * 8 + 6)  # LOG_MAIL|LOG_INFO
+        self.assertEqual(int(m.group(3)), p.pid)
+        self.assertNotIn("\n", line)
+        # syslogd restarts: its socket is a new one
+        s.close()
+        os.unlink(path)
+        s = listen()
+        helpers.wait_until(lambda: helpers._listening(r.port), 10)
+        with Smtp(r.port) as c:
+            c.ehlo()
+        wait_for(s, "connect from ", got)
+        os.kill(p.pid, signal.SIGTERM)
+        wait_for(s, "stopped", got)
+        self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+
+    def test_options(self):
+        """The daemon's options: bundled, -cFILE, "--" before the command;
+        a wrong one is a usage error (64) that names it."""
+        r = self.relay(start=False)
+        for argv in (["-c", r.conf, "check"], ["-c" + r.conf, "check"],
+                     ["-vc", r.conf, "check"], ["-c", r.conf, "--", "check"]):
+            p = self.run_cli(*argv)
+            self.assertEqual(p.returncode, 0, (argv, p.stderr))
+        for argv, msg in ((["-x"], "unknown option -x"),
+                          (["-c"], "option -c needs a file"),
+                          (["-vq", "check"], "unknown option -q")):
+            p = self.run_cli(*argv)
+            self.assertEqual(p.returncode, 64, (argv, p.stderr))
+            self.assertIn(msg, p.stderr)
+            self.assertIn("usage", p.stderr.lower())

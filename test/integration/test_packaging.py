@@ -157,6 +157,10 @@ class Packaging(DeliveryBase):
         gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
         self.assertEqual(set(uids), {str(nobody.pw_uid)})
         self.assertEqual(set(gids), {str(nobody.pw_gid)})
+        # supplementary groups: nobody's own, none of root's
+        groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1)
+        self.assertEqual(set(groups.split()), {str(g) for g in
+                         os.getgrouplist("nobody", nobody.pw_gid)})
         self.send(r, [b"Subject: as nobody\r\n\r\nhi\r\n"])
         p = run_bin([BIN, "sendmail", "-C", r.conf, "-i",
                      "bob@example.net"], input=b"Subject: sm\n\nhi\n")

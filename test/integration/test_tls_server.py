@@ -134,6 +134,25 @@ class TestSubmission(TlsRelayTest):
         self.assertIn("250-AUTH PLAIN LOGIN", p.stdout)
         self.assertNotIn("STARTTLS", p.stdout.split("250-test.example")[-1])
 
+    def test_key_exchange_groups(self):
+        """Each ECDHE group a client may insist on (X25519 and the NIST
+        curves go through different BearSSL code) completes a handshake
+        and answers EHLO (an RSA certificate: OpenSSL wants the curve of
+        an ECDSA one among the groups it offers)."""
+        self.start(cert="rsa")
+        for group, shown in (("X25519", "X25519"), ("P-256", "prime256v1"),
+                             ("P-384", "secp384r1"), ("P-521", "secp521r1")):
+            p = subprocess.run(
+                ["openssl", "s_client", "-starttls", "smtp", "-connect",
+                 "127.0.0.1:%d" % self.p587, "-CAfile", pki().path("ca.crt"),
+                 "-verify_return_error", "-servername", "localhost",
+                 "-groups", group, "-brief", "-crlf", "-ign_eof"],
+                input="EHLO probe.example\nQUIT\n", stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, group + ": " + p.stdout)
+            self.assertRegex(p.stdout, r"Server Temp Key: .*%s" % shown)
+            self.assertIn("250-AUTH PLAIN LOGIN", p.stdout)
+
     def test_swaks_plain_587_and_login_465(self):
         r = self.start()
         for mode, port, mech in (("--tls", self.p587, "PLAIN"),

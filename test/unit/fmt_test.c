@@ -32,6 +32,21 @@ test_u64_str(void)
 }
 
 static void
+test_str_find(void)
+{
+	const char *s = "250-a\r\n250 b\r\n";
+
+	CHECK(str_find(s, "\r\n") == s + 5);
+	CHECK(str_find(s + 6, "\r\n") == s + 12);
+	CHECK(str_find(s, "250 b") == s + 7);
+	CHECK(str_find(s, "b\r\n!") == NULL);
+	CHECK(str_find("ab", "abc") == NULL);
+	CHECK(str_find("", "a") == NULL);
+	CHECK(str_find(s, "") == s);
+	CHECK(str_find("", "") != NULL);
+}
+
+static void
 test_msgid(void)
 {
 	static const uint8_t rnd[4] = { 0xde, 0xad, 0xbe, 0xef };
@@ -47,6 +62,7 @@ int
 main(void)
 {
 	RUN(test_u64_str);
+	RUN(test_str_find);
 	RUN(test_msgid);
 	return test_report("fmt_test");
 }
