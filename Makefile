@@ -157,7 +157,21 @@ unit: $(UNIT_BIN)
 		exit $$fail
 
 # ---- size, install, run, test ----
+# A firmware image linked by its board's script with -Wl,-Map=IMAGE.map
+# (scripts/test-cortex-m4.sh): `make size IMAGE=x.elf` checks its flash
+# and RAM against the budgets (bytes; STACK_HEAP is the RAM the board
+# keeps for the stack and the heap). Exit 1 when over.
+IMAGE ?=
+FLASH_BUDGET ?= 163840
+RAM_BUDGET ?= 98304
+STACK_HEAP ?= 8192
 size: $(ALL)
+ifneq ($(IMAGE),)
+	@echo "== $(IMAGE)"
+	$(Q)$(SIZE) $(IMAGE)
+	$(Q)$(PYTHON) scripts/sizemap.py --budget $(FLASH_BUDGET) \
+		$(RAM_BUDGET) $(STACK_HEAP) $(IMAGE).map 25
+endif
 ifeq ($(ALL),$(BUILD)/edgemta)
 	@echo "== $(BUILD)/edgemta"
 	$(Q)$(SIZE) $(BUILD)/edgemta

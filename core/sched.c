@@ -69,6 +69,15 @@ struct sched_relay {
 	bool is_ip;
 };
 
+/* Failed recipients collected for one DSN. */
+struct sched_fails {
+	unsigned nfail, omitted;
+	uint16_t fail_idx[SCHED_FAIL_MAX];
+	uint16_t fail_off[SCHED_FAIL_MAX];
+	char failbuf[2048];
+	unsigned faillen;
+};
+
 struct sched_slot {
 	struct smtp_out_session s;
 	unsigned relay;		/* index of the relay being tried */
@@ -83,11 +92,7 @@ struct sched_slot {
 	unsigned nres;		/* results reported for it */
 	bool deferred;
 	char reason[SMTP_OUT_TEXT_MAX];
-	unsigned nfail, omitted;
-	uint16_t fail_idx[SCHED_FAIL_MAX];
-	uint16_t fail_off[SCHED_FAIL_MAX];
-	char failbuf[2048];
-	unsigned faillen;
+	struct sched_fails f;
 #if CONFIG_DNS
 	struct dnsq_req dns;	/* relay name or MX lookup in flight */
 	struct dnsq_result dres;
@@ -488,26 +493,26 @@ sched_defer(uint32_t id, uint16_t attempts, const char *reason)
 }
 
 static void
-sched_fail_add(struct sched_slot *sl, unsigned idx, const char *rcpt,
+sched_fail_add(struct sched_fails *f, unsigned idx, const char *rcpt,
     const char *dsn, const char *diag)
 {
 	size_t need = strlen(rcpt) + strlen(dsn) + strlen(diag) + 3;
-	char *p = sl->failbuf + sl->faillen;
+	char *p = f->failbuf + f->faillen;
 
-	if (sl->nfail >= SCHED_FAIL_MAX || sl->faillen + need >
-	    sizeof(sl->failbuf)) {
-		sl->omitted++;
+	if (f->nfail >= SCHED_FAIL_MAX || f->faillen + need >
+	    sizeof(f->failbuf)) {
+		f->omitted++;
 		return;
 	}
-	sl->fail_idx[sl->nfail] = (uint16_t)idx;
-	sl->fail_off[sl->nfail] = (uint16_t)sl->faillen;
-	sl->nfail++;
+	f->fail_idx[f->nfail] = (uint16_t)idx;
+	f->fail_off[f->nfail] = (uint16_t)f->faillen;
+	f->nfail++;
 	strcpy(p, rcpt);
 	p += strlen(rcpt) + 1;
 	strcpy(p, dsn);
 	p += strlen(dsn) + 1;
 	strcpy(p, diag);
-	sl->faillen += (unsigned)need;
+	f->faillen += (unsigned)need;
 }
 
 /*
@@ -515,17 +520,18 @@ sched_fail_add(struct sched_slot *sl, unsigned idx, const char *rcpt,
  * If the bounce cannot be queued now, they stay pending (deferred).
  */
 static void
-sched_fail_flush(struct sched_slot *sl, uint32_t id, const char *remote)
+sched_fail_flush(struct sched_fails *f, struct sched_slot *sl, uint32_t id,
+    const char *remote)
 {
 	struct dsn_rcpt r[SCHED_FAIL_MAX];
 	unsigned i;
 	int err;
 
-	if (sl->nfail == 0 && sl->omitted == 0) {
+	if (f->nfail == 0 && f->omitted == 0) {
 		return;
 	}
-	for (i = 0; i < sl->nfail; i++) {
-		const char *p = sl->failbuf + sl->fail_off[i];
+	for (i = 0; i < f->nfail; i++) {
+		const char *p = f->failbuf + f->fail_off[i];
 
 		r[i].rcpt = p;
 		p += strlen(p) + 1;
@@ -533,28 +539,28 @@ sched_fail_flush(struct sched_slot *sl, uint32_t id, const char *remote)
 		p += strlen(p) + 1;
 		r[i].diag = p;
 	}
-	err = dsn_bounce(sc, sc_host, id, remote, r, sl->nfail, sl->omitted);
+	err = dsn_bounce(sc, sc_host, id, remote, r, f->nfail, f->omitted);
 	if (err == EDGEMTA_E_FULL || err == EDGEMTA_E_IO ||
 	    err == EDGEMTA_E_AGAIN) {
 		/* no room for the bounce: fail them later */
-		if (!sl->deferred) {
+		if (sl != NULL && !sl->deferred) {
 			sl->deferred = true;
 			sched_copy(sl->reason, sizeof(sl->reason),
 			    "bounce postponed: queue full");
 		}
 	} else {
-		for (i = 0; i < sl->nfail; i++) {
+		for (i = 0; i < f->nfail; i++) {
 			sched_storage_trouble(id, queue_rcpt_done(id,
-			    sl->fail_idx[i], QUEUE_RCPT_FAILED));
+			    f->fail_idx[i], QUEUE_RCPT_FAILED));
 		}
-		if (sl->omitted > 0) {
+		if (f->omitted > 0 && sl != NULL) {
 			/* not listed in this DSN; the next try lists them */
 			sl->deferred = true;
 		}
 	}
-	sl->nfail = 0;
-	sl->omitted = 0;
-	sl->faillen = 0;
+	f->nfail = 0;
+	f->omitted = 0;
+	f->faillen = 0;
 }
 
 /* ---- the loop guard on delivery (hops.h) ---- */
@@ -572,7 +578,7 @@ sched_loop_one(void *arg, unsigned idx, const char *rcpt)
 	struct sched_loop *lp = arg;
 
 	sched_log(lp->sl, NULL, rcpt, "none", "5.4.6", "bounced", lp->text);
-	sched_fail_add(lp->sl, idx, rcpt, "5.4.6", lp->text);
+	sched_fail_add(&lp->sl->f, idx, rcpt, "5.4.6", lp->text);
 }
 
 /*
@@ -613,12 +619,12 @@ sched_loops(struct sched_slot *sl)
 	    (unsigned long)sc->hopcount_limit);
 	lp.sl = sl;
 	lp.text = text;
-	sl->nfail = 0;
-	sl->omitted = 0;
-	sl->faillen = 0;
+	sl->f.nfail = 0;
+	sl->f.omitted = 0;
+	sl->f.faillen = 0;
 	sl->deferred = false;
 	(void)sched_each_pending(sl->id, sched_loop_one, &lp);
-	sched_fail_flush(sl, sl->id, NULL);
+	sched_fail_flush(&sl->f, sl, sl->id, NULL);
 	if (queue_lookup(sl->id, &e) == 0 && e.npending > 0) {
 		sched_defer(sl->id, e.attempts, "mail forwarding loop: bounce "
 		    "postponed");
@@ -666,7 +672,7 @@ struct sched_nc {
 	uint32_t id;
 	int64_t age;
 	const char *dsn, *status, *text;
-	struct sched_slot *sl;
+	struct sched_fails *f;
 };
 
 static void
@@ -678,15 +684,15 @@ sched_nc_rcpt(void *arg, unsigned idx, const char *rcpt)
 
 	sched_log_raw(nc->id, rcpt, "none", d, nc->dsn, nc->status,
 	    nc->text);
-	if (nc->sl != NULL) {
-		sched_fail_add(nc->sl, idx, rcpt, nc->dsn, nc->text);
+	if (nc->f != NULL) {
+		sched_fail_add(nc->f, idx, rcpt, nc->dsn, nc->text);
 	}
 }
 
 static void
 sched_expire(uint32_t id, int64_t age)
 {
-	static struct sched_slot tmp;	/* only its failure list is used */
+	static struct sched_fails tmp;
 	char last[200], text[SMTP_OUT_TEXT_MAX];
 	struct sched_nc nc;
 
@@ -701,9 +707,9 @@ sched_expire(uint32_t id, int64_t age)
 	nc.dsn = "5.4.7";
 	nc.status = "bounced";
 	nc.text = text;
-	nc.sl = &tmp;
+	nc.f = &tmp;
 	(void)sched_each_pending(id, sched_nc_rcpt, &nc);
-	sched_fail_flush(&tmp, id, NULL);
+	sched_fail_flush(&tmp, NULL, id, NULL);
 }
 
 static void
@@ -720,7 +726,7 @@ sched_suspend(uint32_t id, uint16_t attempts, int64_t age)
 	nc.dsn = "4.4.1";
 	nc.status = "deferred";
 	nc.text = text;
-	nc.sl = NULL;
+	nc.f = NULL;
 	(void)sched_each_pending(id, sched_nc_rcpt, &nc);
 	sched_defer(id, attempts, text);
 }
@@ -947,9 +953,9 @@ sched_cb_next(void *arg, struct smtp_out_session *s, uint32_t *id)
 		sl->deferred = false;
 		sl->nres = 0;
 		sl->reason[0] = '\0';
-		sl->nfail = 0;
-		sl->omitted = 0;
-		sl->faillen = 0;
+		sl->f.nfail = 0;
+		sl->f.omitted = 0;
+		sl->f.faillen = 0;
 		if (sched_loops(sl)) {
 			continue;
 		}
@@ -986,7 +992,7 @@ sched_cb_rcpt(void *arg, struct smtp_out_session *s,
 		    QUEUE_RCPT_SENT));
 	} else if (r->code / 100 == 5) {
 		status = "bounced";
-		sched_fail_add(sl, r->idx, r->rcpt, r->dsn, r->text);
+		sched_fail_add(&sl->f, r->idx, r->rcpt, r->dsn, r->text);
 	} else {
 		status = "deferred";
 		if (!sl->deferred) {
@@ -1020,7 +1026,7 @@ sched_cb_msg_done(void *arg, struct smtp_out_session *s, uint32_t id)
 	if (sc_stopping) {
 		return;
 	}
-	sched_fail_flush(sl, id, s->host);
+	sched_fail_flush(&sl->f, sl, id, s->host);
 	if (queue_lookup(id, &e) < 0 || e.npending == 0) {
 		return;
 	}
@@ -1284,7 +1290,7 @@ sched_mx_mark_one(void *arg, unsigned idx, const char *rcpt)
 	sched_log(sl, NULL, rcpt, "none", m->dsn, m->perm ? "bounced" :
 	    "deferred", m->text);
 	if (m->perm) {
-		sched_fail_add(sl, idx, rcpt, m->dsn, m->text);
+		sched_fail_add(&sl->f, idx, rcpt, m->dsn, m->text);
 	} else if (!sl->deferred) {
 		sl->deferred = true;
 		sched_copy(sl->reason, sizeof(sl->reason), m->text);
@@ -1354,7 +1360,7 @@ sched_mx_end(struct sched_slot *sl)
 	uint32_t id = sl->id;
 	struct queue_entry e;
 
-	sched_fail_flush(sl, id, NULL);
+	sched_fail_flush(&sl->f, sl, id, NULL);
 	sl->id = 0;
 	sl->domain[0] = '\0';
 	if (queue_lookup(id, &e) == 0 && e.npending > 0) {
@@ -1564,9 +1570,9 @@ sched_mx_dispatch(void)
 		}
 		sl->deferred = false;
 		sl->reason[0] = '\0';
-		sl->nfail = 0;
-		sl->omitted = 0;
-		sl->faillen = 0;
+		sl->f.nfail = 0;
+		sl->f.omitted = 0;
+		sl->f.faillen = 0;
 		sl->given = false;
 		sched_mx_next(sl);
 	}

@@ -62,6 +62,19 @@ smtp_out_set_tls(const struct smtp_out_tls *t)
 	so_tls = t;
 }
 
+void
+smtp_out_tls_conf(struct smtp_out_tls *t, const struct conf *c)
+{
+	memset(t, 0, sizeof(*t));
+	t->level = (uint8_t)conf_tls_level(c);
+	t->level_default = c->smtp_tls_security_level[0] == '\0';
+	t->wrapper = strcmp(c->smtp_tls_wrapper, "yes") == 0;
+	t->pinned = c->smtp_tls_fingerprint[0] != '\0' &&
+	    tls_parse_fingerprint(c->smtp_tls_fingerprint, t->pin) == 0;
+	t->user = "";
+	t->pass = "";
+}
+
 /* The smtp_tls_security_level for this relay (see smtp_out.h). */
 static int
 so_level(const struct smtp_out_session *s)

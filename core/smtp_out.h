@@ -69,6 +69,11 @@ struct smtp_out_tls {
 
 void smtp_out_set_tls(const struct smtp_out_tls *t);
 
+struct conf;
+
+/* t from c's smtp_tls_* keys (no AUTH credentials: user and pass ""). */
+void smtp_out_tls_conf(struct smtp_out_tls *t, const struct conf *c);
+
 /* One recipient's outcome in one attempt. */
 struct smtp_out_result {
 	uint32_t id;		/* queue id */

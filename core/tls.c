@@ -36,7 +36,8 @@
 #define TLS_REASON_MAX 160
 #define TLS_CLOCK_MIN 1577836800	/* 2020-01-01: older = clock unset */
 #define TLS_HOST_MAX 256
-#define TLS_EE_MAX 4096	/* end-entity cert kept for the IP check */
+/* end-entity cert kept for the IP check (TLS_SMALL: RAM counts) */
+#define TLS_EE_MAX (CONFIG_TLS_SMALL ? 2048 : 4096)
 
 struct tls_x509 {
 	const br_x509_class *vtable;	/* must be first */
@@ -59,11 +60,13 @@ struct tls_conn {
 	struct io *io;		/* NULL = slot free */
 	bool client, hs_done;
 	struct ev_timer hs_timer;
-	union {
+	union {			/* a slot serves one side at a time */
 		br_ssl_server_context s;
-		br_ssl_client_context c;
+		struct {
+			br_ssl_client_context c;
+			struct tls_x509 x;	/* the client's validator */
+		} c;
 	} u;
-	struct tls_x509 x;
 	char host[TLS_HOST_MAX];
 	char reason[TLS_REASON_MAX];
 	unsigned char buf[TLS_BUFSIZE];
@@ -139,7 +142,8 @@ tls_set_trust_anchors(const br_x509_trust_anchor *ta, size_t n)
 bool
 tls_server_ready(void)
 {
-	return tls_chain_len > 0 && (tls_rsa != NULL || tls_ec != NULL);
+	return tls_chain_len > 0 && ((tls_rsa != NULL && !CONFIG_TLS_SMALL) ||
+	    tls_ec != NULL);
 }
 
 /* ---- error texts ---- */
@@ -574,17 +578,27 @@ tls_engine_common(br_ssl_engine_context *e)
 	uint8_t seed[32];
 
 	br_ssl_engine_set_versions(e, BR_TLS12, BR_TLS12);
-	br_ssl_engine_set_suites(e, tls_suites, ARRAY_SIZE(tls_suites));
-	br_ssl_engine_set_hash(e, br_sha1_ID, &br_sha1_vtable);
+	if (!CONFIG_TLS_SMALL) {
+		br_ssl_engine_set_hash(e, br_sha1_ID, &br_sha1_vtable);
+	}
 	br_ssl_engine_set_hash(e, br_sha224_ID, &br_sha224_vtable);
 	br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
 	br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
 	br_ssl_engine_set_hash(e, br_sha512_ID, &br_sha512_vtable);
 	br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
-	br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
 	br_ssl_engine_set_default_aes_gcm(e);
-	br_ssl_engine_set_default_chapol(e);
-	br_ssl_engine_set_ec(e, &tls_ec_impl);
+	if (CONFIG_TLS_SMALL) {
+		/* the first two suites: ECDHE (P-256), AES-128-GCM; no
+		 * SHA-1 (TLS 1.2 peers sign with SHA-2) */
+		br_ssl_engine_set_suites(e, tls_suites, 2);
+		br_ssl_engine_set_ec(e, &br_ec_p256_m31);
+	} else {
+		br_ssl_engine_set_suites(e, tls_suites,
+		    ARRAY_SIZE(tls_suites));
+		br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
+		br_ssl_engine_set_default_chapol(e);
+		br_ssl_engine_set_ec(e, &tls_ec_impl);
+	}
 	br_ssl_engine_add_flags(e, BR_OPT_NO_RENEGOTIATION);
 	plat_random(seed, sizeof(seed));
 	br_ssl_engine_inject_entropy(e, seed, sizeof(seed));
@@ -594,7 +608,7 @@ tls_engine_common(br_ssl_engine_context *e)
 static br_ssl_engine_context *
 tls_eng(struct tls_conn *t)
 {
-	return t->client ? &t->u.c.eng : &t->u.s.eng;
+	return t->client ? &t->u.c.c.eng : &t->u.s.eng;
 }
 
 static void
@@ -688,7 +702,11 @@ tls_attach_server(struct io *io)
 	br_ssl_server_zero(sc);
 	tls_engine_common(&sc->eng);
 	br_ssl_engine_add_flags(&sc->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
-	if (tls_rsa != NULL) {
+	if (CONFIG_TLS_SMALL) {
+		br_ssl_server_set_single_ec(sc, tls_chain, tls_chain_len,
+		    tls_ec, BR_KEYTYPE_SIGN, 0, &br_ec_p256_m31,
+		    br_ecdsa_i31_sign_asn1);
+	} else if (tls_rsa != NULL) {
 		br_ssl_server_set_single_rsa(sc, tls_chain, tls_chain_len,
 		    tls_rsa, BR_KEYTYPE_SIGN |
 		    (CONFIG_TLS_RSA_KEYX ? BR_KEYTYPE_KEYX : 0),
@@ -717,13 +735,17 @@ static void
 tls_x509_minimal_init(br_x509_minimal_context *mc)
 {
 	br_x509_minimal_init(mc, &br_sha256_vtable, tls_tas, tls_ntas);
-	br_x509_minimal_set_hash(mc, br_sha1_ID, &br_sha1_vtable);
-	br_x509_minimal_set_hash(mc, br_sha224_ID, &br_sha224_vtable);
+	if (!CONFIG_TLS_SMALL) {
+		br_x509_minimal_set_hash(mc, br_sha1_ID, &br_sha1_vtable);
+		br_x509_minimal_set_hash(mc, br_sha224_ID, &br_sha224_vtable);
+	}
 	br_x509_minimal_set_hash(mc, br_sha256_ID, &br_sha256_vtable);
 	br_x509_minimal_set_hash(mc, br_sha384_ID, &br_sha384_vtable);
 	br_x509_minimal_set_hash(mc, br_sha512_ID, &br_sha512_vtable);
 	br_x509_minimal_set_rsa(mc, br_rsa_i31_pkcs1_vrfy);
-	br_x509_minimal_set_ecdsa(mc, &tls_ec_impl, br_ecdsa_i31_vrfy_asn1);
+	/* TLS_SMALL: P-256 chains only (flash) */
+	br_x509_minimal_set_ecdsa(mc, CONFIG_TLS_SMALL ? &br_ec_p256_m31 :
+	    &tls_ec_impl, br_ecdsa_i31_vrfy_asn1);
 }
 
 int
@@ -759,7 +781,7 @@ tls_attach_client(struct io *io, const struct tls_client_opts *o)
 	}
 	t->client = true;
 	snprintf(t->host, sizeof(t->host), "%s", o->host);
-	x = &t->x;
+	x = &t->u.c.x;
 	memset(x, 0, sizeof(*x));
 	x->vtable = &tls_x509_vtable;
 	x->t = t;
@@ -776,12 +798,14 @@ tls_attach_client(struct io *io, const struct tls_client_opts *o)
 		    (uint32_t)(now / 86400 + 719528),
 		    (uint32_t)(now % 86400));
 	}
-	cc = &t->u.c;
+	cc = &t->u.c.c;
 	br_ssl_client_zero(cc);
 	tls_engine_common(&cc->eng);
-	br_ssl_client_set_default_rsapub(cc);
 	br_ssl_engine_set_default_rsavrfy(&cc->eng);
 	br_ssl_engine_set_ecdsa(&cc->eng, br_ecdsa_i31_vrfy_asn1);
+	if (!CONFIG_TLS_SMALL) {
+		br_ssl_client_set_default_rsapub(cc);
+	}
 	br_ssl_engine_set_x509(&cc->eng, &x->vtable);
 	br_ssl_engine_set_buffer(&cc->eng, t->buf, sizeof(t->buf),
 	    CONFIG_TLS_BUF_BIDI);

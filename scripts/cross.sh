@@ -8,6 +8,11 @@
 #   scripts/cross.sh deps TARGET     the target's musl/BearSSL/udns only
 #   scripts/cross.sh env TARGET      the make variables of the target
 #   scripts/cross.sh list            the known targets
+#   scripts/cross.sh bearssl DIR PREFIX CFLAGS...
+#                                    BearSSL alone for a bare-metal
+#                                    compiler (PREFIXgcc, e.g.
+#                                    arm-none-eabi-): DIR/lib/libbearssl.a
+#                                    and DIR/include (the Cortex-M4 image)
 # CROSS_CFLAGS (environment) adds flags for BearSSL, udns and edgemta.
 #
 # Per target: a Debian cross compiler (gcc-*-linux-gnu, installed when
@@ -392,6 +397,17 @@ main() {
 	test) cross_test ;;
 	env) printf '%q ' "${MAKEVARS[@]}"; echo ;;
 	fetch) shift; for p in "$@"; do fetch "$p"; done ;;
+	bearssl)
+		# the same recipe and cache stamp as a target's BearSSL
+		[ $# -ge 3 ] || die "usage: $0 bearssl DIR PREFIX CFLAGS..."
+		SYSROOT=$(realpath -m "$2") B=$SYSROOT T_PREFIX=$3
+		shift 3
+		T_NAME=${T_PREFIX%-} T_CFLAGS="$*" T_APP=
+		LIBCC=${T_PREFIX}gcc
+		LIBKEY=$($LIBCC -dumpversion)
+		mkdir -p "$B"
+		build_bearssl
+		;;
 	list) list ;;
 	*) echo "usage: $0 build|test|size|deps|env|list [TARGET]" >&2; exit 2 ;;
 	esac

@@ -3,12 +3,16 @@
 (`make size`: the link writes BUILD/edgemta.map).
 
   scripts/sizemap.py BUILD/edgemta.map [TOP]
+  scripts/sizemap.py --budget FLASH RAM STACK IMAGE.map [TOP]
 
 Prints per library (an archive: libbearssl.a, libc.a, libedgemta-core.a,
 or "objects" for plain .o files) and per object (the TOP biggest) the
 bytes each contributes to code+read-only data (flash), initialised data
 (flash and RAM) and bss (RAM): the input sections the linker kept, so
---gc-sections is already accounted for.
+--gc-sections is already accounted for. With --budget (a firmware
+image, `make size IMAGE=...`): flash (code + read-only + initialised
+data) and RAM (initialised data + bss + STACK bytes for the stack and
+heap) against the budgets FLASH and RAM (bytes); exit 1 when over.
 """
 import collections
 import os
@@ -86,8 +90,13 @@ def table(title, rows, total=None):
 
 
 def main():
-    path = sys.argv[1]
-    top = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    args = sys.argv[1:]
+    budget = None
+    if args[0] == "--budget":
+        budget = [int(a) for a in args[1:4]]
+        args = args[4:]
+    path = args[0]
+    top = int(args[1]) if len(args) > 1 else 40
     with open(path) as f:
         per_obj = parse(f.read())
     per_lib = collections.defaultdict(lambda: [0, 0, 0])
@@ -102,7 +111,19 @@ def main():
     print()
     table("per object, the %d biggest of %d" % (min(top, len(rows)),
                                                  len(rows)), rows[:top])
+    if budget:
+        flash, ram = total[0] + total[1], total[1] + total[2] + budget[2]
+        print()
+        print("== budget: flash %d bytes (%.1f KiB) of %.0f KiB: %s" % (
+            flash, flash / 1024, budget[0] / 1024,
+            "ok" if flash <= budget[0] else "OVER"))
+        print("== budget: RAM %d bytes (%.1f KiB: data + bss + %d of stack"
+              " and heap) of %.0f KiB: %s" % (
+                  ram, ram / 1024, budget[2], budget[1] / 1024,
+                  "ok" if ram <= budget[1] else "OVER"))
+        return flash > budget[0] or ram > budget[1]
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,8 +9,11 @@
 # relay on lwIP (lwIP from scripts/lwip.sh) runs there too:
 # test/lwip/lwip_relay_test.c, SMTP in, the submit API and delivery over
 # lwIP's loopback, with the stack's high-water mark printed; and the
-# firmware image (platform/lwip/boards/mps2-an386/firmware.c) takes mail
-# over its LAN9118 and relays it (test/lwip/qemu_fw_test.py).
+# firmware image (platform/lwip/boards/mps2-an386/firmware.c, with
+# BearSSL cross-built by scripts/cross.sh) takes mail over its LAN9118
+# with STARTTLS and relays it over verified STARTTLS
+# (test/lwip/qemu_fw_test.py); `make size IMAGE=...` checks its flash and
+# RAM against the budgets first (over budget fails the step).
 set -u
 cd "$(dirname "$0")/.."
 dir=${1:-build-cortex-m4}
@@ -18,11 +21,15 @@ board=platform/lwip/boards/mps2-an386
 tests="addr_test auth_test conf_test flash_nor_test fmt_test inject_test
     queue_test queue_powercut_test sched_test smtp_cmd_test smtp_data_test
     submit_test"
+flags=(-mcpu=cortex-m4 -mthumb)
+# BearSSL from Debian's source, cross-built once (scripts/cross.sh caches it)
+ssl=$dir/bearssl
+bash scripts/cross.sh bearssl "$ssl" arm-none-eabi- "${flags[@]}" || exit 1
 args=(BUILD="$dir" KCONFIG_CONFIG="$dir/.config"
     CROSS_COMPILE=arm-none-eabi-
-    EXTRA_CFLAGS="-mcpu=cortex-m4 -mthumb"
+    EXTRA_CFLAGS="${flags[*]}" CPPFLAGS="-isystem $ssl/include"
     LDFLAGS="-Wl,--gc-sections --specs=nano.specs --specs=rdimon.specs \
--nostartfiles -T $board/mps2-an386.ld"
+-nostartfiles -T $board/mps2-an386.ld -L$ssl/lib"
     UNIT_OBJ="$dir/$board/startup.o"
     UNIT_RUN=scripts/qemu-run.sh
     UNIT_TESTS="$(echo $tests)")
@@ -32,32 +39,55 @@ make -j2 --no-print-directory "${args[@]}" all unit || exit 1
 
 # The relay itself on lwIP (test/lwip/lwip_relay_test.c, over lwIP's
 # loopback): lwIP built for the board, the platform objects, the test.
-flags=(-mcpu=cortex-m4 -mthumb)
 bash scripts/lwip.sh "$dir" arm-none-eabi-gcc "${flags[@]}" &&
 make -j2 --no-print-directory "${args[@]}" LWIP_DIR="$dir/lwip-src" all &&
 arm-none-eabi-gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
     "${flags[@]}" -ffunction-sections -fdata-sections \
-    -I"$dir/include" -Icore -Iplatform -Iplatform/sim -Iplatform/lwip \
+    -I"$dir/include" -isystem "$ssl/include" -Icore -Iplatform \
+    -Iplatform/sim -Iplatform/lwip \
     -Iplatform/lwip/include -I"$dir/lwip-src/src/include" -Itest/unit \
     -I$board -Wl,--gc-sections --specs=nano.specs --specs=rdimon.specs \
     -nostartfiles -T $board/mps2-an386.ld -o "$dir/lwip_relay_test" \
     test/lwip/lwip_relay_test.c "$dir/$board/startup.o" \
     "$dir"/platform/lwip/*.o "$dir/platform/sim/flash_sim.o" \
-    "$dir/libedgemta-core.a" "$dir/liblwip.a" &&
+    "$dir/libedgemta-core.a" "$dir/liblwip.a" -L"$ssl/lib" -lbearssl &&
 arm-none-eabi-size "$dir/lwip_relay_test" &&
 scripts/qemu-run.sh "$dir/lwip_relay_test" 300 || exit 1
 
 # The firmware (the worked example): LAN9118 driver, NOR queue, UART log,
-# under qemu with its user-mode network forwarded on 127.0.0.1 only.
+# TLS both ways, under qemu with its user-mode network forwarded on
+# 127.0.0.1 only. Its credentials come from a throwaway test PKI
+# (test/integration/tlspki.py, made once): its own certificate ("good",
+# 127.0.0.1) and key and the CA it trusts, compiled in as the C that
+# BearSSL's brssl tool prints (brssl built for the host, once, from the
+# same source); the smarthost's certificate names its address 10.0.2.100.
+pki=$dir/pki
+if [ ! -x "$dir/brssl" ]; then
+	src=$(bash scripts/cross.sh fetch bearssl) &&
+	gcc -Os -w -I"$src/inc" -o "$dir/brssl" "$src"/tools/*.c -lbearssl ||
+	    exit 1
+fi
+/usr/bin/python3 -c 'import sys; sys.path.insert(0, "test/integration")
+from tlspki import Pki
+Pki(sys.argv[1]).leaf("gateway", "10.0.2.100", "subjectAltName=IP:10.0.2.100")
+' "$pki" || exit 1
+if [ ! -f "$pki/fw_creds.h" ]; then
+	{ "$dir/brssl" ta -q "$pki/ca.crt" &&
+	  "$dir/brssl" chain -q "$pki/good.crt" &&
+	  "$dir/brssl" skey -q -C "$pki/good.key" | grep -v '^EC key'
+	} >"$pki/fw_creds.h.tmp" && mv "$pki/fw_creds.h.tmp" "$pki/fw_creds.h" ||
+	    exit 1
+fi
 arm-none-eabi-gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
     "${flags[@]}" -ffunction-sections -fdata-sections \
-    -I"$dir/include" -Icore -Iplatform -Iplatform/lwip \
-    -Iplatform/lwip/include -I"$dir/lwip-src/src/include" -I$board \
+    -I"$dir/include" -isystem "$ssl/include" -Icore -Iplatform \
+    -Iplatform/lwip -Iplatform/lwip/include -I"$dir/lwip-src/src/include" \
+    -I$board -I"$pki" \
     -Wl,--gc-sections --specs=nano.specs --specs=rdimon.specs \
     -nostartfiles -T $board/mps2-an386.ld -o "$dir/edgemta-m4.elf" \
+    -Wl,-Map="$dir/edgemta-m4.elf.map" \
     $board/firmware.c $board/lan9118.c "$dir/$board/startup.o" \
     "$dir"/platform/lwip/*.o "$dir"/platform/nor/*.o \
-    "$dir/libedgemta-core.a" "$dir/liblwip.a" &&
-echo "== firmware image (flash: text + data; RAM: data + bss + heap + stack)" &&
-arm-none-eabi-size "$dir/edgemta-m4.elf" &&
-timeout 300 /usr/bin/python3 test/lwip/qemu_fw_test.py "$dir/edgemta-m4.elf"
+    "$dir/libedgemta-core.a" "$dir/liblwip.a" -L"$ssl/lib" -lbearssl &&
+make --no-print-directory "${args[@]}" size IMAGE="$dir/edgemta-m4.elf" &&
+timeout 300 /usr/bin/python3 test/lwip/qemu_fw_test.py "$dir/edgemta-m4.elf" "$pki"

@@ -418,13 +418,7 @@ static struct smtp_out_tls tls_files_out;
 static void
 tls_files_client(const struct conf *c)
 {
-	memset(&tls_files_out, 0, sizeof(tls_files_out));
-	tls_files_out.level = (uint8_t)conf_tls_level(c);
-	tls_files_out.level_default = c->smtp_tls_security_level[0] == '\0';
-	tls_files_out.wrapper = strcmp(c->smtp_tls_wrapper, "yes") == 0;
-	tls_files_out.pinned = c->smtp_tls_fingerprint[0] != '\0' &&
-	    tls_parse_fingerprint(c->smtp_tls_fingerprint,
-	    tls_files_out.pin) == 0;
+	smtp_out_tls_conf(&tls_files_out, c);
 	tls_files_out.user = tls_files_user;
 	tls_files_out.pass = tls_files_pass;
 	smtp_out_set_tls(&tls_files_out);

@@ -50,6 +50,12 @@ class Pki:
             stdout=subprocess.PIPE, text=True).stdout
         return out.strip().split("=", 1)[1]
 
+    def leaf(self, name, cn, san):
+        """A further leaf signed by ca, made once; its certificate."""
+        if not os.path.exists(self.cert(name)):
+            self._leaf(name, "ca", cn, san)
+        return self.cert(name)
+
     def _key(self, name, rsa=False):
         if rsa:
             _run(["openssl", "genrsa", "-out", self.key(name), "2048"])

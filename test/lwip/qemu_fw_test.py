@@ -1,12 +1,17 @@
 #!/usr/bin/python3
-"""qemu_fw_test.py ELF - the mps2-an386 firmware
+"""qemu_fw_test.py ELF PKI - the mps2-an386 firmware
 (platform/lwip/boards/mps2-an386/firmware.c) under qemu-system-arm, with
 qemu's user-mode network restricted to forwards on the host's loopback:
 127.0.0.1:FWD -> the firmware's port 25, and the firmware's relayhost
 10.0.2.100:25 -> an aiosmtpd smarthost on 127.0.0.1 (through
-stdio_proxy.py, one per connection). Mail sent over SMTP
-from the host and the firmware's boot alert (the in-process submit API)
-must both reach the smarthost; the firmware's log is read from its UART.
+stdio_proxy.py, one per connection) that requires STARTTLS, with the
+certificate "gateway" (IP 10.0.2.100) of the test PKI in the directory
+PKI (test/integration/tlspki.py) whose CA the firmware trusts
+(compiled in; the relay verifies). Mail sent over STARTTLS from the host
+(the firmware's certificate verified against that CA) and the firmware's
+boot alert (the in-process submit API) must both reach the smarthost;
+the firmware's log is read from its UART, with its stack high-water
+mark after the TLS handshakes.
 Then, with the smarthost down, the machine is reset (qemu's
 system_reset) while mail streams in: after the reboot every message the
 firmware acknowledged must still reach the smarthost.
@@ -14,6 +19,7 @@ Prints "qemu_fw_test: N passed, N failed"."""
 import os
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,6 +34,8 @@ from checks import check, report  # noqa: E402
 from helpers import free_port  # noqa: E402
 
 ELF = os.path.abspath(sys.argv[1])
+PKI = os.path.abspath(sys.argv[2])
+STACK_HEAP = 8192   # RAM kept for the stack and heap (`make size`)
 got = []
 
 
@@ -82,16 +90,27 @@ def reset_while_sending(fwd, mon):
     return acked
 
 
+def smarthost(port):
+    """aiosmtpd on 127.0.0.1:port, STARTTLS required (as 10.0.2.100)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(PKI, "gateway.crt"),
+                        os.path.join(PKI, "gateway.key"))
+    ctl = Controller(Sink(), hostname="127.0.0.1", port=port,
+                     tls_context=ctx, require_starttls=True)
+    ctl.start()
+    return ctl
+
+
 def main():
     sh_port, fwd = free_port(), free_port()
-    ctl = Controller(Sink(), hostname="127.0.0.1", port=sh_port)
-    ctl.start()
+    ctl = smarthost(sh_port)
+    cctx = ssl.create_default_context(cafile=os.path.join(PKI, "ca.crt"))
     tmp = tempfile.mkdtemp(prefix="edgemta-fw.")
     with open(os.path.join(tmp, "edgemta.conf"), "w") as f:
         f.write("listen = 10.0.2.15:25 smtp\n"
                 "mynetworks = 10.0.2.0/24\n"
                 "relayhost = [10.0.2.100]:25\n"
-                "smtp_tls_security_level = none\n"
+                "smtp_tls_security_level = verify\n"
                 "minimal_backoff_time = 1s\n"
                 "queue_size = 256k\n")
     open(os.path.join(tmp, "erase-queue"), "w").close()
@@ -106,29 +125,39 @@ def main():
         ["qemu-system-arm", "-M", "mps2-an386", "-display", "none",
          "-monitor", "unix:%s,server=on,wait=off" % mon,
          "-serial", "file:" + uart, "-semihosting",
-         "-nic", nic, "-kernel", ELF], cwd=tmp, stdin=subprocess.DEVNULL)
+         "-nic", nic, "-kernel", ELF,
+         # the config blob in its flash region (firmware.c: CONF_BLOB)
+         "-device", "loader,file=%s,addr=0x21f00000,force-raw=on"
+         % os.path.join(tmp, "edgemta.conf")], cwd=tmp, stdin=subprocess.DEVNULL)
     try:
+        # one TLS session at a time (CONFIG_TLS_MAX_SESSIONS=1): while
+        # the boot alert's delivery holds it, STARTTLS gets 454: again
         end = time.time() + 30
-        banner = None
-        while time.time() < end and banner is None:
+        sent = False
+        body = "".join("line %04d %s\r\n" % (i, "z" * 50)
+                       for i in range(100))
+        while time.time() < end and not sent:
             try:
                 with smtplib.SMTP("127.0.0.1", fwd, timeout=5) as s:
-                    code, banner = s.ehlo("host.test")
-                    body = "".join("line %04d %s\r\n" % (i, "z" * 50)
-                                   for i in range(100))
+                    s.ehlo("host.test")
+                    s.starttls(context=cctx)    # verifies 127.0.0.1
                     s.sendmail("host@test.example", ["ops@example.net"],
                                "Subject: from the host\r\n\r\n" + body)
+                    sent = True
             except (OSError, smtplib.SMTPException):
                 time.sleep(0.5)
-        check("SMTP into the firmware over the LAN9118", banner is not None)
+        check("SMTP into the firmware over the LAN9118, STARTTLS with its "
+              "certificate verified", sent)
         end = time.time() + 30
         while time.time() < end and len(got) < 2:
             time.sleep(0.2)
         texts = [d.decode("utf-8", "replace") for _, d in got]
-        check("mail from the host relayed to the smarthost",
-              any("Subject: from the host" in t and t.endswith(body)
+        check("mail from the host relayed to the smarthost over STARTTLS",
+              any("Subject: from the host" in t and t.endswith(body) and
+                  "TLSv1.2" in t.split("\r\n\r\n")[0]
                   for t in texts), "got %d" % len(got))
-        check("boot alert (submit API) relayed to the smarthost",
+        check("boot alert (submit API) relayed to the smarthost over "
+              "STARTTLS",
               any("Subject: boot alert from mps2-an386" in t
                   for t in texts))
         log = open(uart).read()
@@ -136,6 +165,17 @@ def main():
               "edgemta started on lwIP" in log and
               "boot alert queued" in log and
               log.count("status=sent") >= 2, log[-2000:])
+        # the high-water mark after both handshakes (logged once a second
+        # when it grew: a report has had time to come)
+        time.sleep(2.5)
+        peaks = [ln for ln in open(uart).read().split("\n")
+                 if ln.startswith("memory: stack peak")]
+        peak = peaks[-1] if peaks else None
+        print("firmware after the TLS handshakes: %s" % peak)
+        check("stack high-water mark + heap reported, within the %d bytes "
+              "the RAM budget keeps for them" % STACK_HEAP,
+              peak is not None and int(peak.split()[3]) +
+              int(peak.split()[6]) < STACK_HEAP, str(peak))
         ctl.stop()          # the smarthost goes away: mail stays queued
         acked = reset_while_sending(fwd, mon)
         print("reset after %d acknowledged messages" % len(acked))
@@ -146,8 +186,7 @@ def main():
                 "edgemta started on lwIP") < 2:
             time.sleep(0.2)
         del got[:]
-        ctl = Controller(Sink(), hostname="127.0.0.1", port=sh_port)
-        ctl.start()
+        ctl = smarthost(sh_port)
         end = time.time() + 90
         while time.time() < end and not set(acked) <= subjects():
             time.sleep(0.3)

@@ -14,6 +14,9 @@
  */
 size_t board_stack_peak(void);
 
+/* Bytes of heap (newlib's malloc, through _sbrk) in use or freed. */
+size_t board_heap_used(void);
+
 /* Milliseconds since reset (SysTick), for lwIP's sys_now(). */
 uint32_t board_ms(void);
 

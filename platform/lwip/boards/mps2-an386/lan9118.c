@@ -50,10 +50,13 @@ mac_write(uint32_t reg, uint32_t v)
 	}
 }
 
+/* One frame, for sending and receiving: a received one is copied into
+ * its pbuf before lwIP sees it (and may send from here). */
+static uint32_t frame[1536 / 4];
+
 static err_t
 lan9118_output(struct netif *nif, struct pbuf *p)
 {
-	static uint32_t frame[1520 / 4];
 	uint16_t n, i;
 
 	(void)nif;
@@ -70,7 +73,6 @@ lan9118_output(struct netif *nif, struct pbuf *p)
 int
 lan9118_poll(struct netif *nif)
 {
-	static uint32_t frame[2048 / 4];
 	uint32_t st, len, i;
 	struct pbuf *p;
 	int got = 0;

@@ -23,6 +23,7 @@ void Reset_Handler(void);
 void initialise_monitor_handles(void);	/* librdimon */
 void __libc_init_array(void);		/* newlib */
 void *_sbrk(ptrdiff_t incr);		/* libgloss: the heap's top */
+int _write(int fd, const char *buf, int len);	/* libgloss: semihosting */
 
 #define STACK_PAINT 0x57a0c4edu
 
@@ -30,8 +31,13 @@ static void
 fault(const char *what, const uint32_t *frame)
 {
 	/* frame: r0-r3, r12, lr, pc, xpsr pushed by the exception entry */
-	printf("\n*** %s at pc=0x%08lx lr=0x%08lx\n", what,
-	    (unsigned long)frame[6], (unsigned long)frame[5]);
+	char line[80];
+	int n = snprintf(line, sizeof(line), "\n*** %s at pc=0x%08lx "
+	    "lr=0x%08lx\n", what, (unsigned long)frame[6],
+	    (unsigned long)frame[5]);
+
+	/* not printf: a firmware that never prints links no stdio */
+	_write(1, line, n);
 	exit(1);
 }
 
@@ -121,6 +127,12 @@ board_stack_peak(void)
 		p++;
 	}
 	return (size_t)((const char *)__stack_top - (const char *)p);
+}
+
+size_t
+board_heap_used(void)
+{
+	return (size_t)((char *)_sbrk(0) - (char *)end);
 }
 
 void
