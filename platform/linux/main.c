@@ -631,6 +631,10 @@ main(int argc, char **argv)
 		return passwd_main(&main_conf, argc - optind - 1,
 		    argv + optind + 1);
 	}
+	if (strcmp(cmd, "oauth2") == 0) {
+		return oauth2_main(&main_conf, argc - optind - 1,
+		    argv + optind + 1);
+	}
 	if (strcmp(cmd, "status") == 0) {
 		return status_main(&main_conf, argc - optind - 1,
 		    argv + optind + 1);
