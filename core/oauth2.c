@@ -139,7 +139,10 @@ o_input(bool eof)
 	}
 	o.resp[o.resp_len] = '\0';
 	if (o.resp_big) {
-		o_reason("reply larger than %s bytes%s", "8192", "");
+		char max[16];
+
+		snprintf(max, sizeof(max), "%u", (unsigned)OAUTH2_RESP_MAX);
+		o_reason("reply larger than %s bytes%s", max, "");
 		o_finish(EDGEMTA_E_TOOBIG);
 		return;
 	}

@@ -25,7 +25,8 @@
 #include "edgemta.h"
 
 #define OAUTH2_TOKEN_MAX 4096	/* access or refresh token, bytes + NUL */
-#define OAUTH2_RESP_MAX 8192	/* HTTP reply (headers + JSON) kept */
+#define OAUTH2_RESP_MAX 12288	/* HTTP reply (headers + JSON) kept:
+				 * Microsoft's is 5-8 KB */
 #define OAUTH2_REQ_MAX 6144	/* HTTP request (headers + form) */
 #define OAUTH2_REASON_MAX 256
 

@@ -324,7 +324,8 @@ oauth2_main(const struct conf *c, int argc, char **argv)
 		return 78;
 	}
 	of_conf(c, &oc);
-	if (ev_init() != 0 || (CONFIG_DNS && dnsq_init(c) < 0)) {
+	if (ev_init() != 0 ||
+	    (CONFIG_DNS && dnsq_init(c) == EDGEMTA_E_INVAL)) {
 		fprintf(stderr, "edgemta oauth2: cannot set up the event "
 		    "loop or the resolver\n");
 		return 71;

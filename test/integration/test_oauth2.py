@@ -20,7 +20,7 @@ import time
 import urllib.parse
 import warnings
 
-from helpers import RelayTest, Smtp, free_port, wait_until
+from helpers import RelayTest, Smtp, free_port, slow, wait_until
 import tlspki
 
 from aiosmtpd.controller import Controller
@@ -303,6 +303,7 @@ class OAuth2Test(RelayTest):
 
     # ---- the refresh-token grant ----
 
+    @slow
     def test_first_token_then_reuse(self):
         t = self.token_server()
         h = self.smarthost()
@@ -339,6 +340,7 @@ class OAuth2Test(RelayTest):
         self.assertTrue(h.handler.auth[0][3])
         self.assertNotIn("s3cr", r.cli("config").stdout)
 
+    @slow
     def test_expiry_refresh_and_rotation(self):
         self.tokens.expires_in = 1
         self.tokens.rotate = True
@@ -434,6 +436,7 @@ class OAuth2Test(RelayTest):
         self.token_server(port=port)
         self.delivered(r, h, "msg-down")
 
+    @slow
     def test_500_then_ok(self):
         self.tokens.mode = "500"
         t = self.token_server()
@@ -534,6 +537,7 @@ class OAuth2Test(RelayTest):
         self.assertEqual(stat.S_IMODE(os.stat(rt).st_mode), 0o600)
         self.assertEqual(len(self.tokens.device_polls), 2)
 
+    @slow
     def test_device_login_slow_down_then_denied(self):
         p, rt = self.device_login(["slow_down", "access_denied"])
         self.assertEqual(p.returncode, 77, p.stdout + p.stderr)
