@@ -39,7 +39,6 @@ static struct {
 	char path[PATH_MAX_];
 	uint16_t port;
 	char refresh[OAUTH2_TOKEN_MAX];
-	char access[OAUTH2_TOKEN_MAX];
 	char sasl[(OAUTH2_TOKEN_MAX + 300) / 3 * 4 + 8];
 	size_t sasl_len;
 	bool have;		/* access is usable until refresh_at */
@@ -66,6 +65,8 @@ static struct {
 	unsigned addr_i;
 #endif
 } o;
+
+_Static_assert(OAUTH2_REQ_MAX >= OAUTH2_TOKEN_MAX, "o.req holds a token");
 
 static void o_finish(int r);
 
@@ -351,13 +352,21 @@ o_token_reply(int status, const char *body, size_t len)
 		status_oauth2(err, plat_time());
 		return EDGEMTA_E_INVAL;
 	}
-	r = oauth2_json_str(body, len, "access_token", o.access,
-	    sizeof(o.access));
-	if (r != 0 || o.access[0] == '\0') {
+	/* the access token only lives as its SASL response; o.req (the
+	 * request is sent) is the scratch space */
+	r = oauth2_json_str(body, len, "access_token", o.req,
+	    OAUTH2_TOKEN_MAX);
+	if (r != 0 || o.req[0] == '\0') {
 		o_reason("%s%s", r == EDGEMTA_E_PROTO ? "the reply is not "
 		    "valid JSON" : r == EDGEMTA_E_TOOBIG ? "access_token too "
 		    "long" : "no access_token in the reply", "");
 		return EDGEMTA_E_PROTO;
+	}
+	n = oauth2_sasl(o.c.mech, o.c.user, o.req, o.sasl, sizeof(o.sasl));
+	memset(o.req, 0, OAUTH2_TOKEN_MAX);
+	if (n < 0) {
+		o_reason("%s%s", "access_token too long", "");
+		return EDGEMTA_E_TOOBIG;
 	}
 	(void)oauth2_json_num(body, len, "expires_in", &expires);
 	r = oauth2_json_str(body, len, "refresh_token", o.req,
@@ -375,12 +384,6 @@ o_token_reply(int status, const char *body, size_t len)
 		} else {
 			log_info("OAuth2: rotated refresh token saved");
 		}
-	}
-	n = oauth2_sasl(o.c.mech, o.c.user, o.access, o.sasl,
-	    sizeof(o.sasl));
-	if (n < 0) {
-		o_reason("%s%s", "access_token too long", "");
-		return EDGEMTA_E_TOOBIG;
 	}
 	o.sasl_len = (size_t)n;
 	margin = MIN(60u, expires / 10);

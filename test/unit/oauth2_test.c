@@ -112,38 +112,6 @@ test_form(void)
 }
 
 static void
-test_url(void)
-{
-	char host[64], path[64];
-	uint16_t port;
-
-	CHECK_EQ(oauth2_url_parse("https://login.microsoftonline.com/t/"
-	    "oauth2/v2.0/token", host, sizeof(host), &port, path,
-	    sizeof(path)), 0);
-	CHECK_STR(host, "login.microsoftonline.com");
-	CHECK_EQ(port, 443);
-	CHECK_STR(path, "/t/oauth2/v2.0/token");
-	CHECK_EQ(oauth2_url_parse("https://127.0.0.1:8443", host,
-	    sizeof(host), &port, path, sizeof(path)), 0);
-	CHECK_STR(host, "127.0.0.1");
-	CHECK_EQ(port, 8443);
-	CHECK_STR(path, "/");
-	CHECK_EQ(oauth2_url_parse("https://[::1]:9/t?x=1", host,
-	    sizeof(host), &port, path, sizeof(path)), 0);
-	CHECK_STR(host, "::1");
-	CHECK_EQ(port, 9);
-	CHECK_STR(path, "/t?x=1");
-	CHECK_EQ(oauth2_url_parse("http://a/b", host, sizeof(host), &port,
-	    path, sizeof(path)), EDGEMTA_E_INVAL);
-	CHECK_EQ(oauth2_url_parse("https://:1/", host, sizeof(host), &port,
-	    path, sizeof(path)), EDGEMTA_E_INVAL);
-	CHECK_EQ(oauth2_url_parse("https://a:99999/", host, sizeof(host),
-	    &port, path, sizeof(path)), EDGEMTA_E_INVAL);
-	CHECK_EQ(oauth2_url_parse("https://u@a/", host, sizeof(host), &port,
-	    path, sizeof(path)), EDGEMTA_E_INVAL);
-}
-
-static void
 test_http(void)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: "
@@ -201,6 +169,41 @@ test_sasl(void)
 	    EDGEMTA_E_FULL);
 }
 
+#endif
+
+/* built in every configuration (conf.c validates with them) */
+static void
+test_url(void)
+{
+	char host[64], path[64];
+	uint16_t port;
+
+	CHECK_EQ(oauth2_url_parse("https://login.microsoftonline.com/t/"
+	    "oauth2/v2.0/token", host, sizeof(host), &port, path,
+	    sizeof(path)), 0);
+	CHECK_STR(host, "login.microsoftonline.com");
+	CHECK_EQ(port, 443);
+	CHECK_STR(path, "/t/oauth2/v2.0/token");
+	CHECK_EQ(oauth2_url_parse("https://127.0.0.1:8443", host,
+	    sizeof(host), &port, path, sizeof(path)), 0);
+	CHECK_STR(host, "127.0.0.1");
+	CHECK_EQ(port, 8443);
+	CHECK_STR(path, "/");
+	CHECK_EQ(oauth2_url_parse("https://[::1]:9/t?x=1", host,
+	    sizeof(host), &port, path, sizeof(path)), 0);
+	CHECK_STR(host, "::1");
+	CHECK_EQ(port, 9);
+	CHECK_STR(path, "/t?x=1");
+	CHECK_EQ(oauth2_url_parse("http://a/b", host, sizeof(host), &port,
+	    path, sizeof(path)), EDGEMTA_E_INVAL);
+	CHECK_EQ(oauth2_url_parse("https://:1/", host, sizeof(host), &port,
+	    path, sizeof(path)), EDGEMTA_E_INVAL);
+	CHECK_EQ(oauth2_url_parse("https://a:99999/", host, sizeof(host),
+	    &port, path, sizeof(path)), EDGEMTA_E_INVAL);
+	CHECK_EQ(oauth2_url_parse("https://u@a/", host, sizeof(host), &port,
+	    path, sizeof(path)), EDGEMTA_E_INVAL);
+}
+
 static void
 test_mech(void)
 {
@@ -211,8 +214,6 @@ test_mech(void)
 	CHECK_EQ(oauth2_mech_parse(""), OAUTH2_MECH_NONE);
 }
 
-#endif
-
 int
 main(void)
 {
@@ -221,10 +222,10 @@ main(void)
 	RUN(test_json_bad);
 	RUN(test_json_num);
 	RUN(test_form);
-	RUN(test_url);
 	RUN(test_http);
 	RUN(test_sasl);
-	RUN(test_mech);
 #endif
+	RUN(test_url);
+	RUN(test_mech);
 	return test_report("oauth2");
 }
