@@ -69,6 +69,7 @@ static struct {
 _Static_assert(OAUTH2_REQ_MAX >= OAUTH2_TOKEN_MAX, "o.req holds a token");
 
 static void o_finish(int r);
+static int o_connect(const struct net_addr *a);
 
 static void
 o_reason(const char *fmt, const char *a, const char *b)
@@ -209,6 +210,16 @@ o_on_io(void *arg, int ev)
 			return;
 		}
 		if (o.resp_len == 0 && o.req_off == 0) {
+#if CONFIG_DNS
+			/* not connected: the name's next address */
+			o_close_io();
+			while (o.addr_i < o.dres.naddrs) {
+				o.addr = o.dres.addrs[o.addr_i++].addr;
+				if (o_connect(&o.addr) == 0) {
+					return;
+				}
+			}
+#endif
 			o_reason("%s%s", "cannot connect", "");
 			o_finish(EDGEMTA_E_IO);
 			return;
@@ -248,6 +259,7 @@ o_on_dns(void *arg, struct dnsq_req *r)
 		return;
 	}
 	o.addr = o.dres.addrs[0].addr;
+	o.addr_i = 1;
 	if (o_connect(&o.addr) < 0) {
 		o_reason("%s%s", "cannot connect", "");
 		o_finish(EDGEMTA_E_IO);
@@ -273,6 +285,10 @@ o_start(const char *form)
 	o.resp_big = false;
 	o.busy = true;
 	ev_timer_start(&o.timer, T_REQUEST, o_on_timer, NULL);
+#if CONFIG_DNS
+	o.dres.naddrs = 0;	/* no other address to fall back on */
+	o.addr_i = 0;
+#endif
 	if (net_addr_parse_ip(o.host, &o.addr) == 0) {
 		o.addr.port = o.port;
 		r = o_connect(&o.addr);

@@ -13,6 +13,7 @@ import base64
 import http.server
 import json
 import os
+import socket
 import ssl
 import stat
 import threading
@@ -230,6 +231,45 @@ class Smarthost:
         self.ctl.stop()
 
 
+class NameServer:
+    """python3-dnslib on 127.0.0.1 (UDP): A for NAME is ADDRS in that
+    order, nothing else exists."""
+
+    def __init__(self, name, addrs):
+        import dnslib
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+
+        def serve():
+            for _ in range(1500):       # bounded: 300 s at most
+                if self.stopping:
+                    return
+                try:
+                    data, peer = self.sock.recvfrom(4096)
+                except socket.timeout:
+                    continue
+                q = dnslib.DNSRecord.parse(data)
+                a = q.reply()
+                if (str(q.q.qname).rstrip(".") == name and
+                        q.q.qtype == dnslib.QTYPE.A):
+                    for ip in addrs:
+                        a.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A,
+                                               rdata=dnslib.A(ip), ttl=60))
+                elif str(q.q.qname).rstrip(".") != name:
+                    a.header.rcode = dnslib.RCODE.NXDOMAIN
+                self.sock.sendto(a.pack(), peer)
+        self.t = threading.Thread(target=serve, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.stopping = True
+        self.t.join(5)
+        self.sock.close()
+
+
 class OAuth2Test(RelayTest):
     def setUp(self):
         super().setUp()
@@ -371,6 +411,24 @@ class OAuth2Test(RelayTest):
         self.send(r, "msg-c")
         self.delivered(r, h, "msg-c")
         self.assertEqual(self.tokens.requests[-1]["refresh_token"], "rt-2")
+
+    def test_token_url_by_name(self):
+        # looked up with udns (dns_servers), the certificate checked
+        # against the name; the first address refuses the connection,
+        # the next one is tried
+        t = self.token_server()
+        h = self.smarthost()
+        ns = NameServer("localhost", ["127.0.0.2", "127.0.0.1"])
+        self.addCleanup(ns.stop)
+        self.rt_file()
+        c = self.conf(h.port, t.port).replace(
+            "https://127.0.0.1:%d/token" % t.port,
+            "https://localhost:%d/token" % t.port)
+        r = self.relay(conf_extra=c + "dns_servers = 127.0.0.1:%d\n"
+                       % ns.port)
+        self.send(r, "msg-by-name")
+        self.delivered(r, h, "msg-by-name")
+        self.assertEqual(len(self.tokens.requests), 1)
 
     def test_long_token_after_334(self):
         # a Microsoft-sized token: the AUTH line would pass 512 octets,
