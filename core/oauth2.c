@@ -349,7 +349,7 @@ o_token_reply(int status, const char *body, size_t len)
 	if (status != 200) {
 		r = oauth2_json_str(body, len, "error", err, sizeof(err));
 		if (status >= 500 || r != 0) {
-			char code[8];
+			char code[16];
 
 			snprintf(code, sizeof(code), "%d", status);
 			o_reason("HTTP status %s%s", code, r == 0 ? "" :
