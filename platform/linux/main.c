@@ -48,6 +48,7 @@ usage(FILE *f)
 	    "       edgemta [-c FILE] config           print every setting\n"
 	    "       edgemta [-c FILE] status [--json | --check]  health\n"
 	    "       edgemta [-c FILE] passwd USER   (password on stdin)\n"
+	    "       edgemta [-c FILE] oauth2 device-login  (RFC 8628)\n"
 	    "       edgemta [-c FILE] queue list | show ID | flush |\n"
 	    "               delete ID|all|deferred\n"
 	    "       edgemta sendmail ... | mailq       (also as argv[0])\n"
