@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "inject.h"
+#include "oauth2.h"
 #include "tls.h"
 
 #define BOUNCE_RATE_LIMIT_DEFAULT 30	/* bounces per hour */
@@ -92,6 +93,14 @@ static const struct conf_key conf_keys[] = {
 	KEY(smtp_sasl_password_file, CT_STR, 0, 0),
 	KEY(smtp_sasl_username, CT_STR, 0, 0),
 	KEY(smtp_sasl_password, CT_SECRET, 0, 0),
+	KEY(smtp_sasl_mechanism, CT_STR, 0, 0),
+	KEY(smtp_oauth2_token_url, CT_STR, 0, 0),
+	KEY(smtp_oauth2_client_id, CT_STR, 0, 0),
+	KEY(smtp_oauth2_client_secret, CT_SECRET, 0, 0),
+	KEY(smtp_oauth2_refresh_token_file, CT_STR, 0, 0),
+	KEY(smtp_oauth2_device_url, CT_STR, 0, 0),
+	KEY(smtp_oauth2_scope, CT_STR, 0, 0),
+	KEY(smtp_oauth2_tls_fingerprint, CT_STR, 0, 0),
 	KEY(user, CT_STR, 0, 0),
 };
 
@@ -775,6 +784,62 @@ conf_validate_tls(const struct conf *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* smtp_sasl_mechanism = xoauth2 | oauthbearer and what it needs. */
+static int
+conf_validate_oauth2(const struct conf *c, char *err, size_t errlen)
+{
+	static const char *const need[] = { "smtp_oauth2_token_url",
+		"smtp_oauth2_client_id", "smtp_oauth2_refresh_token_file",
+		"smtp_sasl_username" };
+	const char *vals[] = { c->smtp_oauth2_token_url,
+		c->smtp_oauth2_client_id, c->smtp_oauth2_refresh_token_file,
+		c->smtp_sasl_username };
+	char host[CONF_STR_MAX], path[CONF_STR_MAX];
+	uint16_t port;
+	uint8_t fp[32];
+	size_t i;
+
+	if (c->smtp_sasl_mechanism[0] == '\0') {
+		return 0;
+	}
+	if (oauth2_mech_parse(c->smtp_sasl_mechanism) == OAUTH2_MECH_NONE) {
+		return conf_fail(c, "smtp_sasl_mechanism", err, errlen,
+		    "smtp_sasl_mechanism: '%.*s': expected xoauth2 or "
+		    "oauthbearer (or nothing for PLAIN/LOGIN)", ECHO_MAX,
+		    c->smtp_sasl_mechanism);
+	}
+	if (!CONFIG_OAUTH2) {
+		return conf_fail(c, "smtp_sasl_mechanism", err, errlen,
+		    "OAuth2 is not built in (CONFIG_OAUTH2)");
+	}
+	for (i = 0; i < ARRAY_SIZE(need); i++) {
+		if (vals[i][0] == '\0') {
+			return conf_fail(c, "smtp_sasl_mechanism", err, errlen,
+			    "smtp_sasl_mechanism %s needs %s",
+			    c->smtp_sasl_mechanism, need[i]);
+		}
+	}
+	if (oauth2_url_parse(c->smtp_oauth2_token_url, host, sizeof(host),
+	    &port, path, sizeof(path)) != 0) {
+		return conf_fail(c, "smtp_oauth2_token_url", err, errlen,
+		    "smtp_oauth2_token_url: expected https://HOST[:PORT]/PATH");
+	}
+	if (c->smtp_oauth2_device_url[0] != '\0' &&
+	    oauth2_url_parse(c->smtp_oauth2_device_url, host, sizeof(host),
+	    &port, path, sizeof(path)) != 0) {
+		return conf_fail(c, "smtp_oauth2_device_url", err, errlen,
+		    "smtp_oauth2_device_url: expected "
+		    "https://HOST[:PORT]/PATH");
+	}
+	if (c->smtp_oauth2_tls_fingerprint[0] != '\0' &&
+	    tls_parse_fingerprint(c->smtp_oauth2_tls_fingerprint, fp) != 0) {
+		return conf_fail(c, "smtp_oauth2_tls_fingerprint", err, errlen,
+		    "smtp_oauth2_tls_fingerprint: expected the SHA-256 "
+		    "fingerprint as 32 hex bytes like AB:CD:...");
+	}
+	return 0;
+}
+
 int
 conf_validate(const struct conf *c, char *err, size_t errlen)
 {
@@ -820,7 +885,8 @@ conf_validate(const struct conf *c, char *err, size_t errlen)
 		return conf_fail(c, "aliases", err, errlen, "aliases: alias "
 		    "loop: %s", loop);
 	}
-	return conf_validate_tls(c, err, errlen);
+	return conf_validate_tls(c, err, errlen) != 0 ? EDGEMTA_E_INVAL :
+	    conf_validate_oauth2(c, err, errlen);
 }
 
 unsigned

@@ -47,6 +47,7 @@
 #include "ev.h"
 #include "hops.h"
 #include "log.h"
+#include "oauth2.h"
 #include "platform.h"
 #include "queue.h"
 #include "smtp_out.h"
@@ -142,6 +143,7 @@ static uint64_t sc_hold_until;
 
 static const struct smtp_out_cb sched_cb;
 static void sched_dispatch(void);
+static void sched_on_oauth2(int r);
 static void sched_start_relay(struct sched_slot *sl, unsigned from);
 #if CONFIG_DNS
 static int sched_resolve(struct sched_slot *sl, int kind, const char *name,
@@ -1148,10 +1150,36 @@ sched_dispatch(void)
 	    !sched_rate_ok()) {
 		return;
 	}
+	if (oauth2_enabled()) {
+		/* a usable access token first (one request at a time) */
+		int r = oauth2_ready(sched_on_oauth2);
+
+		if (r == EDGEMTA_E_INPROGRESS) {
+			return;	/* sched_on_oauth2() dispatches again */
+		}
+		if (r < 0) {
+			sched_dest_down(oauth2_reason());
+			return;
+		}
+	}
 	if (free_slot == &sc_slots[sc_nslots]) {
 		sc_nslots++;
 	}
 	sched_start_relay(free_slot, 0);
+}
+
+/* The token refresh ended: deliver, or defer like an unreachable relay. */
+static void
+sched_on_oauth2(int r)
+{
+	if (sc_stopping) {
+		return;
+	}
+	if (r < 0) {
+		sched_dest_down(oauth2_reason());
+		return;
+	}
+	sched_dispatch();
 }
 
 /* ---- DNS: relay names and MX delivery (CONFIG_DNS) ---- */
@@ -1687,6 +1715,7 @@ sched_stop(void)
 	}
 	sc_stopping = true;
 	ev_timer_stop(&sc_timer);
+	oauth2_cancel();
 	for (i = 0; i < sc_nslots; i++) {
 #if CONFIG_DNS
 		dnsq_cancel(&sc_slots[i].dns);	/* no callback later */

@@ -23,6 +23,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "log.h"
+#include "oauth2.h"
 #include "platform.h"
 #include "tls.h"
 
@@ -647,6 +648,12 @@ so_auth_mechs(struct smtp_out_session *s, const char *m, size_t len)
 		if (w - i == 5 && memcmp(m + i, "LOGIN", 5) == 0) {
 			s->ext |= SMTP_OUT_EXT_AUTH_LOGIN;
 		}
+		if (w - i == 7 && memcmp(m + i, "XOAUTH2", 7) == 0) {
+			s->ext |= SMTP_OUT_EXT_AUTH_XOAUTH2;
+		}
+		if (w - i == 11 && memcmp(m + i, "OAUTHBEARER", 11) == 0) {
+			s->ext |= SMTP_OUT_EXT_AUTH_OAUTHBEARER;
+		}
 		i = w;
 	}
 }
@@ -831,6 +838,102 @@ so_start_tls(struct smtp_out_session *s)
 	return r;
 }
 
+/* Send what fits of the OAuth2 response (a token can be 3 KB: more
+ * than the send buffer; IO_EV_DRAINED brings the rest). */
+static void
+so_auth_pump(struct smtp_out_session *s)
+{
+	while (s->auth_left > 0) {
+		size_t room, n;
+		uint8_t *w = io_wspace(&s->io, &room);
+
+		if (room == 0) {
+			break;
+		}
+		n = MIN(room, s->auth_left);
+		memcpy(w, s->auth_out, n);
+		io_wcommit(&s->io, n);
+		s->auth_out += n;
+		s->auth_left -= n;
+		io_flush(&s->io);
+	}
+	io_flush(&s->io);
+}
+
+/*
+ * AUTH XOAUTH2 / OAUTHBEARER with the current access token (the
+ * scheduler got one before connecting). RFC 4954 4: the initial
+ * response goes on the AUTH line only when the line stays within 512
+ * octets; else after an empty 334.
+ */
+static void
+so_auth_oauth2(struct smtp_out_session *s)
+{
+	int mech = oauth2_mech();
+	const char *name = oauth2_mech_name(mech);
+	size_t len;
+	const char *resp = oauth2_response(&len);
+
+	if (!(s->ext & (mech == OAUTH2_MECH_XOAUTH2 ?
+	    SMTP_OUT_EXT_AUTH_XOAUTH2 : SMTP_OUT_EXT_AUTH_OAUTHBEARER))) {
+		so_fail_tls_q(s, true, "relay does not offer AUTH %s "
+		    "(smtp_sasl_mechanism)", name);
+		return;
+	}
+	if (len == 0) {
+		so_fail_tls_q(s, true, "%s", "no OAuth2 access token");
+		return;
+	}
+	s->auth_out = resp;
+	s->state = SMTP_OUT_AUTH;
+	so_arm(s, T_EHLO);
+	if (6 + strlen(name) + len <= 512) {
+		(void)io_printf(&s->io, "AUTH %s ", name);
+		s->auth_left = len;
+		s->auth_step = 4;
+		so_auth_pump(s);
+		return;
+	}
+	(void)io_printf(&s->io, "AUTH %s\r\n", name);
+	io_flush(&s->io);
+	s->auth_step = 3;
+}
+
+/* A reply to AUTH XOAUTH2 / OAUTHBEARER. true if handled. */
+static bool
+so_auth_oauth2_reply(struct smtp_out_session *s)
+{
+	char relay[SMTP_OUT_HOST_MAX + 8];
+
+	if (s->code == 334 && s->auth_step == 3) {
+		s->auth_out = oauth2_response(&s->auth_left);
+		s->auth_step = 4;
+		so_auth_pump(s);
+		so_arm(s, T_EHLO);
+		return true;
+	}
+	if (s->code == 334 && s->auth_step == 4) {
+		/* RFC 7628 3.2.2: an error challenge; answer it empty
+		 * (OAUTHBEARER wants ^A) to get the final 535 */
+		(void)io_write(&s->io, oauth2_mech() == OAUTH2_MECH_XOAUTH2 ?
+		    "\r\n" : "AQ==\r\n", oauth2_mech() == OAUTH2_MECH_XOAUTH2 ?
+		    2 : 6);
+		io_flush(&s->io);
+		s->auth_step = 5;
+		so_arm(s, T_EHLO);
+		return true;
+	}
+	if (s->code == 235) {
+		oauth2_auth_ok();
+		return false;
+	}
+	snprintf(relay, sizeof(relay), "%s", s->host);
+	if (s->code == 535 || s->code == 334) {
+		oauth2_auth_rejected(relay, s->text);
+	}
+	return false;
+}
+
 /*
  * After a 2xx to EHLO: STARTTLS, then AUTH, as configured. true if a
  * command was sent (or the session failed) and the caller stops here.
@@ -868,6 +971,10 @@ so_tls_step(struct smtp_out_session *s)
 	if (!tls) {
 		so_fail_tls_q(s, true, "%s", "no TLS: SMTP AUTH credentials "
 		    "are never sent in plaintext");
+		return true;
+	}
+	if (oauth2_mech() != OAUTH2_MECH_NONE) {
+		so_auth_oauth2(s);
 		return true;
 	}
 	if (!(s->ext & (SMTP_OUT_EXT_AUTH_PLAIN | SMTP_OUT_EXT_AUTH_LOGIN))) {
@@ -913,6 +1020,9 @@ so_tls_reply(struct smtp_out_session *s)
 		if (so_start_tls(s) == 0) {
 			so_send_ehlo(s);
 		}
+		return;
+	}
+	if (s->auth_step >= 3 && so_auth_oauth2_reply(s)) {
 		return;
 	}
 	if (s->code == 334 && s->auth_step < 2) {
@@ -1108,7 +1218,9 @@ so_on_io(void *arg, int ev)
 		so_on_input(s);
 		break;
 	case IO_EV_DRAINED:
-		if (s->state == SMTP_OUT_BODY) {
+		if (s->state == SMTP_OUT_AUTH && s->auth_left > 0) {
+			so_auth_pump(s);
+		} else if (s->state == SMTP_OUT_BODY) {
 			so_body_pump(s);
 		} else if (s->state == SMTP_OUT_TXN) {
 			so_txn_pump(s);
@@ -1144,6 +1256,7 @@ smtp_out_start(struct smtp_out_session *s, const struct net_addr *addr,
 	s->closing = false;
 	s->authed = false;
 	s->auth_step = 0;
+	s->auth_left = 0;
 	s->ext = 0;
 	s->max_size = 0;
 	s->cb = cb;

@@ -44,6 +44,8 @@
 #define SMTP_OUT_EXT_AUTH 0x20u
 #define SMTP_OUT_EXT_AUTH_PLAIN 0x40u
 #define SMTP_OUT_EXT_AUTH_LOGIN 0x80u
+#define SMTP_OUT_EXT_AUTH_XOAUTH2 0x100u
+#define SMTP_OUT_EXT_AUTH_OAUTHBEARER 0x200u
 
 /*
  * TLS and AUTH towards every relay (set once at start-up; the strings
@@ -140,7 +142,11 @@ struct smtp_out_session {
 				 * owner after smtp_out_start() */
 	bool closing;		/* 421 seen / fatal: end after reporting */
 	bool authed;		/* AUTH done (235) */
-	uint8_t auth_step;	/* AUTH LOGIN: 0 user sent next, 1 pass */
+	uint8_t auth_step;	/* AUTH LOGIN: 0 user sent next, 1 pass;
+				 * OAuth2: 3 waiting for 334, 4 response
+				 * sent, 5 error challenge answered */
+	const char *auth_out;	/* OAuth2 response still to send */
+	size_t auth_left;
 	unsigned ext;		/* SMTP_OUT_EXT_* */
 	uint32_t max_size;	/* SIZE from EHLO, 0 = unknown */
 	const struct smtp_out_cb *cb;

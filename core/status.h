@@ -31,6 +31,13 @@ void status_rate_next(int64_t when);
 void status_error(const char *relay, const char *text, int64_t now);
 
 /*
+ * OAuth2 needs the admin: code is the token endpoint's error
+ * ("invalid_grant", "invalid_client", ...) or "rejected" (the relay
+ * refused a fresh token); "" clears it.
+ */
+void status_oauth2(const char *code, int64_t now);
+
+/*
  * The counters as one line of "key=value" fields separated by ';' (no
  * control characters, ';' in values replaced), for XQUEUE STATUS. The
  * relay's state is the caller's: down_until (wall clock, 0 = up).

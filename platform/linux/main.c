@@ -48,6 +48,7 @@ usage(FILE *f)
 	    "       edgemta [-c FILE] config           print every setting\n"
 	    "       edgemta [-c FILE] status [--json | --check]  health\n"
 	    "       edgemta [-c FILE] passwd USER   (password on stdin)\n"
+	    "       edgemta [-c FILE] oauth2 device-login  (RFC 8628)\n"
 	    "       edgemta [-c FILE] queue list | show ID | flush |\n"
 	    "               delete ID|all|deferred\n"
 	    "       edgemta sendmail ... | mailq       (also as argv[0])\n"
@@ -692,6 +693,10 @@ next:;
 	}
 	if (strcmp(cmd, "passwd") == 0) {
 		return passwd_main(&main_conf, argc - i - 1, argv + i + 1);
+	}
+	if (strcmp(cmd, "oauth2") == 0) {
+		return oauth2_main(&main_conf, argc - optind - 1,
+		    argv + optind + 1);
 	}
 	if (strcmp(cmd, "status") == 0) {
 		return status_main(&main_conf, argc - i - 1, argv + i + 1);

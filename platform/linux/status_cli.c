@@ -30,8 +30,10 @@ enum { ST_OK, ST_WARNING, ST_CRITICAL };
 struct st_daemon {
 	bool running;
 	int64_t started, last_sent, down_until, last_error_at, rate_next;
+	int64_t oauth2_at;
 	unsigned long sent, bounced, deferred;
 	char last_relay[64], last_tls[64], error_relay[64], last_error[128];
+	char oauth2[32];	/* OAuth2 needs the admin (status.h) */
 };
 
 struct st_queue {
@@ -45,7 +47,7 @@ struct st_queue {
 
 struct st_problem {
 	int level;
-	char text[200];
+	char text[256];
 };
 
 static struct st_problem st_problems[ST_MAX_PROBLEMS];
@@ -107,6 +109,8 @@ st_parse(struct st_daemon *d, char *line)
 		ST_NUM("relay_down_until", down_until)
 		ST_NUM("rate_next", rate_next)
 		ST_NUM("last_error_at", last_error_at)
+		ST_NUM("oauth2_at", oauth2_at)
+		ST_STR("oauth2", oauth2)
 		ST_STR("last_relay", last_relay)
 		ST_STR("last_tls", last_tls)
 		ST_STR("error_relay", error_relay)
@@ -241,11 +245,26 @@ st_judge(const struct conf *c, const struct st_daemon *d,
 		    "certificates cannot be checked and retry times drift",
 		    st_when(now, w, sizeof(w)));
 	}
+	if (d->running && strcmp(d->oauth2, "rejected") == 0) {
+		st_problem(ST_CRITICAL, "relay refuses the OAuth2 access token "
+		    "since %s, even a fresh one: check that the mailbox may use "
+		    "SMTP AUTH and the scope; re-authorise: run edgemta oauth2 "
+		    "device-login", st_when(d->oauth2_at, w, sizeof(w)));
+	} else if (d->running && d->oauth2[0] != '\0') {
+		st_problem(ST_CRITICAL, "the OAuth2 token endpoint refuses "
+		    "the refresh token (%s) since %s: %s", d->oauth2,
+		    st_when(d->oauth2_at, w, sizeof(w)),
+		    strcmp(d->oauth2, "invalid_grant") == 0 ? "re-authorise: "
+		    "run edgemta oauth2 device-login" : "check "
+		    "smtp_oauth2_client_id and smtp_oauth2_client_secret");
+	}
 	if (d->running && d->last_error_at > d->last_sent &&
 	    st_auth_error(d->last_error)) {
 		st_problem(ST_WARNING, "relay %s refusing AUTH since %s: check "
-		    "the password (%s)", d->error_relay,
-		    st_when(d->last_error_at, w, sizeof(w)), d->last_error);
+		    "the %s (%s)", d->error_relay,
+		    st_when(d->last_error_at, w, sizeof(w)),
+		    c->smtp_sasl_mechanism[0] != '\0' ? "OAuth2 settings" :
+		    "password", d->last_error);
 	} else if (d->running && d->down_until > now) {
 		st_problem(ST_WARNING, "relay unreachable, next try at %s: %s",
 		    st_when(d->down_until, w, sizeof(w)), d->last_error);
@@ -337,6 +356,8 @@ st_print_json(const struct conf *c, const struct st_daemon *d,
 	st_json_str(d->error_relay);
 	printf(",\"last_error\":");
 	st_json_str(d->last_error);
+	printf(",\"oauth2\":");
+	st_json_str(d->oauth2);
 	printf("},\"flash\":{\"blocks\":%lu,\"free_blocks\":%lu,"
 	    "\"erase_min\":%lu,\"erase_avg\":%.2f,\"erase_max\":%lu,"
 	    "\"damaged_ranges\":%lu,\"damaged_bytes\":%llu,"

@@ -513,6 +513,7 @@ int
 tls_files_setup(const struct conf *c, char *err, size_t errlen)
 {
 	unsigned i;
+	bool ca = false;
 	int r;
 
 	err[0] = '\0';
@@ -563,6 +564,7 @@ tls_files_setup(const struct conf *c, char *err, size_t errlen)
 	    !(c->smtp_tls_security_level[0] == '\0' &&
 	    relays_loopback(c->relayhost))) {
 		r = tls_files_load_cafile(c->smtp_tls_CAfile, err, errlen);
+		ca = r >= 0;
 		if (r < 0 && (c->smtp_tls_security_level[0] != '\0' ||
 		    strcmp(c->smtp_tls_CAfile, CONF_TLS_CAFILE) != 0)) {
 			conf_err_prefix(c, "smtp_tls_CAfile", err, errlen);
@@ -575,7 +577,7 @@ tls_files_setup(const struct conf *c, char *err, size_t errlen)
 			err[0] = '\0';
 		}
 	}
-	return 0;
+	return oauth2_files_setup(c, ca, err, errlen);
 }
 
 /* Read one line without echo when stdin is a terminal. */

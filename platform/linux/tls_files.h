@@ -45,4 +45,15 @@ int tls_files_load_cafile(const char *path, char *err, size_t errlen);
 int tls_files_read_secret(const char *path, char *buf, size_t len,
     char *err, size_t errlen);
 
+/*
+ * OAuth2 (oauth2_files.c): read smtp_oauth2_refresh_token_file (0600)
+ * and set up oauth2.h, loading the CA bundle for the token URL unless
+ * trust_loaded or pinned. 0 or an error naming the file and line.
+ */
+int oauth2_files_setup(const struct conf *c, bool trust_loaded, char *err,
+    size_t errlen);
+
+/* "edgemta oauth2 device-login" (RFC 8628). Exit code. */
+int oauth2_main(const struct conf *c, int argc, char **argv);
+
 #endif

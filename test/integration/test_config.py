@@ -190,7 +190,7 @@ class Config(helpers.RelayTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         settings = {}
         for line in p.stdout.splitlines():
-            m = re.match(r"^([A-Za-z_]+) = ?(.*)$", line)
+            m = re.match(r"^([A-Za-z0-9_]+) = ?(.*)$", line)
             self.assertTrue(m, "not key = value: %r" % line)
             settings.setdefault(m.group(1), []).append(m.group(2))
         for k in KEYS:

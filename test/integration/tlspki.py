@@ -14,8 +14,11 @@ SANs unless noted):
     selfsigned  self-signed
     unknownca   signed by another CA nobody trusts
 """
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 
 SAN_OK = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
 SAN_WRONG = "subjectAltName=DNS:wrong.example,IP:127.0.0.9"
@@ -108,3 +111,17 @@ class Pki:
             with open(self.path(n + ".chain"), "w") as f:
                 f.write(open(self.cert(n)).read())
                 f.write(open(self.cert("ca")).read())
+
+
+_SHARED = None
+
+
+def shared():
+    """One Pki per test process in a temporary directory, built on first
+    use and removed at exit."""
+    global _SHARED
+    if _SHARED is None:
+        d = tempfile.mkdtemp(prefix="edgemta-pki-")
+        atexit.register(shutil.rmtree, d, True)
+        _SHARED = Pki(d)
+    return _SHARED

@@ -460,6 +460,50 @@ test_validate_where(void)
 	CHECK_STR(w, "default");
 }
 
+/* smtp_sasl_mechanism = xoauth2 and the keys it needs (issue 15). */
+static void
+test_validate_oauth2(void)
+{
+	static const char ok[] =
+	    "smtp_sasl_username = a@example.com\n"
+	    "smtp_sasl_mechanism = XOAUTH2\n"
+	    "smtp_oauth2_token_url = https://login.example.com:8443/t/token\n"
+	    "smtp_oauth2_client_id = id\n"
+	    "smtp_oauth2_refresh_token_file = /etc/edgemta/rt\n";
+	char text[sizeof(ok) + 128];
+
+	CHECK_EQ(parse(ok), 0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), CONFIG_OAUTH2 ? 0 :
+	    EDGEMTA_E_INVAL);
+	if (!CONFIG_OAUTH2) {
+		CHECK_STR(err, "t.conf:2: OAuth2 is not built in "
+		    "(CONFIG_OAUTH2)");
+		return;
+	}
+	snprintf(text, sizeof(text), "%ssmtp_sasl_mechanism = cram-md5\n",
+	    ok);
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+	CHECK_STR(err, "t.conf:6: smtp_sasl_mechanism: 'cram-md5': expected "
+	    "xoauth2 or oauthbearer (or nothing for PLAIN/LOGIN)");
+	snprintf(text, sizeof(text), "%ssmtp_oauth2_token_url = "
+	    "http://a/token\n", ok);
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+	CHECK(strstr(err, "t.conf:6: smtp_oauth2_token_url: expected "
+	    "https://") == err);
+	snprintf(text, sizeof(text), "%ssmtp_oauth2_client_id =\n", ok);
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+	CHECK_STR(err, "t.conf:2: smtp_sasl_mechanism XOAUTH2 needs "
+	    "smtp_oauth2_client_id");
+	snprintf(text, sizeof(text), "%ssmtp_oauth2_tls_fingerprint = AB\n",
+	    ok);
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(conf_validate(&c, err, sizeof(err)), EDGEMTA_E_INVAL);
+	CHECK(strstr(err, "t.conf:6: smtp_oauth2_tls_fingerprint: ") == err);
+}
+
 /* An alias loop is a config error (issue 11 point 6). */
 static void
 test_alias_loop(void)
@@ -590,9 +634,9 @@ test_print(void)
 	conf_print(&c, collect, &lines);
 	/* every key once (one listener by default) */
 	/* 17 + 3 smtpd deadline/greet keys + 10 TLS and AUTH keys + 3 DNS
-	 * + hopcount_limit + user + 2 outbound rate keys
+	 * + hopcount_limit + user + 2 outbound rate keys + 8 OAuth2 keys
 	 * + alert_collapse_window */
-	CHECK_EQ(lines, 38);
+	CHECK_EQ(lines, 46);
 	CHECK(strstr(printed, "\nalert_collapse_window = 0\n") != NULL);
 	CHECK(strstr(printed, "\nhopcount_limit = 50\n") != NULL);
 	CHECK(strstr(printed, "myhostname =\n") != NULL);
@@ -658,6 +702,7 @@ main(void)
 	RUN(test_lengths);
 	RUN(test_validate);
 	RUN(test_validate_where);
+	RUN(test_validate_oauth2);
 	RUN(test_listen_v4_first);
 	RUN(test_alias_loop);
 	RUN(test_warnings);
