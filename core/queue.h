@@ -212,6 +212,7 @@ struct queue_reader {
 	uint32_t pos_off;
 	uint32_t size, crc;	/* running check of DATA */
 	uint32_t rcpt_next;
+	bool fast;		/* skip other messages' records unchecked */
 	uint8_t buf[CONFIG_QUEUE_REC_MAX + 32];
 };
 

@@ -53,6 +53,8 @@ enum { QS_FREE = 0, QS_WRITING, QS_SEALED, QS_LIVE, QS_ORPHAN };
 /* q_msg.dmg: recovery found damage while the message was open / in it. */
 #define Q_DMG_HIT 0x1u
 #define Q_DMG_BAD 0x2u
+/* ... and at run time: a fast reader found damage (queue_reader_next()) */
+#define Q_DMG_SLOW 0x4u
 
 #define Q_RCPT_BYTES ((CONFIG_SMTP_MAX_RCPT + 7) / 8)
 
