@@ -517,8 +517,14 @@ q_append1(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 	put_le32(h + 8, 0);
 	crc = q_rec_crc0(q.head, q.wpage + q.wfill);
 	crc = crc32_update(crc, h, QR_HDR);
-	crc = crc32_update(crc, p1, n1);
-	crc = crc32_update(crc, p2, n2);
+	if (type == QR_DATA) {
+		/* one pass: the message's CRC takes it too */
+		q.pcrc = crc32_update(0, p1, n1);
+		crc = crc32_combine(crc, q.pcrc, n1);
+	} else {
+		crc = crc32_update(crc, p1, n1);
+		crc = crc32_update(crc, p2, n2);
+	}
 	put_le32(h + 8, crc);
 	if (blk != NULL) {
 		*blk = q.head;
@@ -603,7 +609,7 @@ int
 q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
     uint32_t id)
 {
-	uint32_t base = b * q.bsize, len, crc;
+	uint32_t base = b * q.bsize, len, crc, c;
 	int r;
 
 	if (off + QR_HDR > q.bsize) {
@@ -633,10 +639,18 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
 	}
 	crc = get_le32(buf + 8);
 	put_le32(buf + 8, 0);
-	if (crc32_update(q_rec_crc0(b, off), buf, QR_HDR + len) != crc) {
+	c = crc32_update(q_rec_crc0(b, off), buf, QR_HDR);
+	put_le32(buf + 8, crc);
+	if (buf[0] == QR_DATA) {
+		/* one pass: the reader's message CRC takes it too */
+		q.pcrc = crc32_update(0, buf + QR_HDR, len);
+		c = crc32_combine(c, q.pcrc, len);
+	} else {
+		c = crc32_update(c, buf + QR_HDR, len);
+	}
+	if (c != crc) {
 		return EDGEMTA_E_CORRUPT;
 	}
-	put_le32(buf + 8, crc);
 	*next = off + QR_HDR + len;
 	return buf[0];
 }
@@ -893,7 +907,7 @@ queue_msg_write(struct queue_writer *w, const void *data, size_t len)
 		if (r != 0) {
 			return q_writer_fail(w, r);
 		}
-		w->crc = crc32_update(w->crc, p, k);
+		w->crc = crc32_combine(w->crc, q.pcrc, k);
 		w->size += (uint32_t)k;
 		m->rec_bytes += (uint32_t)(QR_HDR + k);
 		p += k;

@@ -449,7 +449,7 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 			r->rcpt_next++;
 			return QUEUE_ITEM_RCPT;
 		case QR_DATA:
-			r->crc = crc32_update(r->crc, p, n);
+			r->crc = crc32_combine(r->crc, q.pcrc, n);
 			r->size += n;
 			*ptr = p;
 			*len = n;

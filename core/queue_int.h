@@ -111,6 +111,8 @@ struct q_state {
 	bool have_head;
 	uint32_t head;		/* block being written */
 	uint32_t next_seq;
+	uint32_t pcrc;		/* CRC of the payload of the last DATA record
+				 * q_append() wrote or q_rec_read() checked */
 	uint32_t wpage, wfill;	/* buffer = page at wpage in head */
 	uint32_t lastfill;	/* record bytes of the page programmed last */
 	bool wpending;		/* buffer holds records not on flash */

@@ -104,6 +104,53 @@ test_crc(void)
 	CHECK_EQ(crc32_update(0, "", 0), 0);
 }
 
+/* The definition, one bit at a time: what every table must give. */
+static uint32_t
+crc_bitwise(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	int k;
+
+	while (n-- > 0) {
+		c ^= *p++;
+		for (k = 0; k < 8; k++) {
+			c = c & 1u ? (c >> 1) ^ 0xedb88320u : c >> 1;
+		}
+	}
+	return ~c;
+}
+
+/* Every length and alignment, chaining at every split, combining. */
+static void
+test_crc_tables(void)
+{
+	static uint8_t buf[65536];
+	size_t n, a, k;
+	uint32_t want;
+
+	test_fill(buf, sizeof(buf), 7);
+	CHECK_EQ(crc32_update(0, buf, sizeof(buf)),
+	    crc_bitwise(buf, sizeof(buf)));
+	for (n = 0; n <= 70; n++) {
+		for (a = 0; a < 8; a++) {
+			want = crc_bitwise(buf + a, n);
+			CHECK_EQ(crc32_update(0, buf + a, n), want);
+			for (k = 0; k <= n; k++) {
+				CHECK_EQ(crc32_update(crc32_update(0, buf + a,
+				    k), buf + a + k, n - k), want);
+				CHECK_EQ(crc32_combine(crc32_update(0, buf + a,
+				    k), crc32_update(0, buf + a + k, n - k),
+				    n - k), want);
+			}
+		}
+	}
+	for (n = 1; n <= sizeof(buf); n = n * 3 + 1) {
+		CHECK_EQ(crc32_combine(crc32_update(0, buf, 100),
+		    crc32_update(0, buf + 100, n), n),
+		    crc_bitwise(buf, 100 + n));
+	}
+}
+
 static void
 test_id_str(void)
 {
@@ -983,6 +1030,7 @@ main(void)
 	fake_log_quiet(true);
 	fake_clock_set(0, 1700000000);
 	RUN(test_crc);
+	RUN(test_crc_tables);
 	RUN(test_id_str);
 	RUN(test_roundtrip_interleaved);
 	RUN(test_group_commit);
