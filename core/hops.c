@@ -93,11 +93,16 @@ hops_feed(struct hops *h, const void *data, size_t len)
 				h->state = ST_REST;	/* too long */
 			}
 			break;
-		default:	/* ST_REST */
-			if (c == '\n') {
-				h->state = ST_BOL;
+		default: {	/* ST_REST: on to the end of the line */
+			const uint8_t *nl = memchr(p + i, '\n', len - i);
+
+			if (nl == NULL) {
+				return;
 			}
+			i = (size_t)(nl - p);
+			h->state = ST_BOL;
 			break;
+		}
 		}
 	}
 }
