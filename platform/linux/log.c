@@ -32,7 +32,8 @@ plat_log_open(bool foreground, const char *ident)
 void
 plat_log(int level, const char *line)
 {
-	char stamp[32];
+	static char stamp[32];
+	static time_t stamp_t = -1;	/* stamp is formatted once a second */
 	struct tm tm;
 	time_t t;
 
@@ -42,9 +43,12 @@ plat_log(int level, const char *line)
 		return;
 	}
 	t = time(NULL);
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		stamp[0] = '\0';
+	if (t != stamp_t) {
+		stamp_t = t;
+		if (localtime_r(&t, &tm) == NULL || strftime(stamp,
+		    sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+			stamp[0] = '\0';
+		}
 	}
 	fprintf(stderr, "%s %s[%ld]: %s\n", stamp, log_ident, (long)getpid(),
 	    line);
