@@ -752,6 +752,15 @@ q_data_chunk(size_t len)
 
 enum { W_IDLE = 0, W_OPEN, W_SEALED, W_DEAD };
 
+/* Every change of a writer's state, so that q.nopen counts W_OPEN ones. */
+static void
+q_writer_set(struct queue_writer *w, uint8_t st)
+{
+	q.nopen -= w->state == W_OPEN && q.nopen > 0;
+	q.nopen += st == W_OPEN;
+	w->state = st;
+}
+
 /* Bytes of flash a message of size data bytes needs, roughly. */
 static uint64_t
 q_need(uint32_t size)
@@ -839,7 +848,7 @@ queue_msg_begin(struct queue_writer *w, const char *sender,
 	m->first_seq = q.blk[m->blk].seq;
 	m->e.arrival = w->arrival;
 	m->e.flags = w->flags;
-	w->state = W_OPEN;
+	q_writer_set(w, W_OPEN);
 	return 0;
 }
 
@@ -855,7 +864,7 @@ q_writer_fail(struct queue_writer *w, int r)
 		q_slot_free(m);
 	}
 	w->err = r;
-	w->state = W_DEAD;
+	q_writer_set(w, W_DEAD);
 	return r;
 }
 
@@ -945,7 +954,7 @@ queue_msg_seal(struct queue_writer *w, queue_done_fn done, void *arg)
 	m->e.size = w->size;
 	m->e.nrcpt = w->nrcpt;
 	m->e.npending = w->nrcpt;
-	w->state = W_SEALED;
+	q_writer_set(w, W_SEALED);
 	w->done = done;
 	w->done_arg = arg;
 	w->next = q.pend;
@@ -974,7 +983,19 @@ queue_msg_abort(struct queue_writer *w)
 			}
 		}
 	}
-	w->state = W_DEAD;
+	q_writer_set(w, W_DEAD);
+}
+
+uint32_t
+queue_writers_open(void)
+{
+	return q.nopen;
+}
+
+bool
+queue_commit_waiting(void)
+{
+	return q.open && (q.wdurable || q.pend != NULL || q.err != 0);
 }
 
 void
@@ -1016,7 +1037,7 @@ queue_commit(void)
 		w = list;
 		list = w->next;
 		w->next = NULL;
-		w->state = r == 0 ? W_IDLE : W_DEAD;
+		q_writer_set(w, r == 0 ? W_IDLE : W_DEAD);
 		w->err = r;
 		if (w->done != NULL) {
 			w->done(w->done_arg, r);

@@ -132,6 +132,7 @@ struct q_state {
 	uint32_t nfree;
 	uint32_t nhigh;		/* slots from here up were never used */
 	struct queue_writer *pend;	/* sealed, waiting for sync */
+	uint32_t nopen;		/* writers between begin and seal */
 	uint64_t syncs, bytes_prog;
 	uint32_t ids_unsynced;	/* ids taken since the last sync */
 	uint32_t boot_id, boot_seq;	/* floors the BOOT record carries */
