@@ -603,19 +603,15 @@ static const uint32_t crc32_x2n[32] = {
 #define crc32_x4(p) (((p) >> 4) ^ crc32_nibble[(p) & 0xfu])
 #endif
 
-/*
- * a * b modulo the polynomial (bit 31 is x^0), four bits of a at a
- * time, highest degree first: p = p * x^4 + (those four bits) * b.
- */
-static uint32_t
-crc32_mul(uint32_t a, uint32_t b)
+/* bt[v] = (v's four bits, bit 3 the x^0 one) * b, for crc32_mul_by() */
+static void
+crc32_mul_table(uint32_t b, uint32_t bt[16])
 {
-	uint32_t bt[16], p = 0;
 	unsigned i;
 
 	bt[0] = 0;
 	for (i = 8; i != 0; i >>= 1) {
-		bt[i] = b;	/* bit 3 of a nibble is its x^0 */
+		bt[i] = b;
 		b = (b >> 1) ^ (0xedb88320u & (0u - (b & 1u)));
 	}
 	for (i = 3; i < 16; i++) {
@@ -623,6 +619,18 @@ crc32_mul(uint32_t a, uint32_t b)
 			bt[i] = bt[i & (i - 1)] ^ bt[i & (0u - i)];
 		}
 	}
+}
+
+/*
+ * a * b modulo the polynomial (bit 31 is x^0), bt from b: four bits of
+ * a at a time, highest degree first: p = p * x^4 + (those bits) * b.
+ */
+static uint32_t
+crc32_mul_by(const uint32_t bt[16], uint32_t a)
+{
+	uint32_t p = 0;
+	unsigned i;
+
 	for (i = 0; i < 32; i += 4) {
 		p = crc32_x4(p) ^ bt[(a >> i) & 0xfu];
 	}
@@ -632,27 +640,29 @@ crc32_mul(uint32_t a, uint32_t b)
 /*
  * The CRC of a||b from crc_a = crc32_update(0, a, ..), crc_b =
  * crc32_update(0, b, len_b): crc_a times x^(8 len_b), plus crc_b. The
- * queue's DATA records mostly have one length: its power is kept.
+ * queue's DATA records mostly have one length: the multiples of its
+ * power are kept (64 bytes of RAM).
  */
 uint32_t
 crc32_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b)
 {
+	static bool have;
 	static size_t last_len;
-	static uint32_t last_pow = 1u << 31;	/* x^0: len 0 */
-	uint32_t pow = 1u << 31;
+	static uint32_t last_bt[16];
+	uint32_t bt[16], pow = 1u << 31;	/* x^0 */
 	size_t n = len_b;
 	unsigned k;
 
-	if (len_b == last_len) {
-		pow = last_pow;
-	} else {
+	if (!have || len_b != last_len) {
 		for (k = 3; n != 0; k++, n >>= 1) {
 			if (n & 1u) {
-				pow = crc32_mul(crc32_x2n[k & 31u], pow);
+				crc32_mul_table(pow, bt);
+				pow = crc32_mul_by(bt, crc32_x2n[k & 31u]);
 			}
 		}
+		crc32_mul_table(pow, last_bt);
 		last_len = len_b;
-		last_pow = pow;
+		have = true;
 	}
-	return crc32_mul(pow, crc_a) ^ crc_b;
+	return crc32_mul_by(last_bt, crc_a) ^ crc_b;
 }

@@ -130,6 +130,14 @@ test_crc_tables(void)
 	uint32_t want;
 
 	test_fill(buf, sizeof(buf), 7);
+	/* every length first and twice in a row (combine keeps the last) */
+	for (n = 0; n <= 40; n++) {
+		for (k = 0; k < 2; k++) {
+			CHECK_EQ(crc32_combine(crc32_update(0, buf, 5),
+			    crc32_update(0, buf + 5, n), n),
+			    crc_bitwise(buf, 5 + n));
+		}
+	}
 	CHECK_EQ(crc32_update(0, buf, sizeof(buf)),
 	    crc_bitwise(buf, sizeof(buf)));
 	for (n = 0; n <= 70; n++) {
