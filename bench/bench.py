@@ -7,8 +7,8 @@ is remembered by PID and stopped by PID; every wait is bounded.
 Environment: BENCH_REPS (3), BENCH_QUICK=1 (short run), BENCH_EDGEMTA
 (binary, default build/bench/edgemta), BENCH_EDGEMTA_1K (a build with
 CONFIG_MAX_SESSIONS >= 1024), BENCH_WORK (/var/tmp/edgemta-bench),
-BENCH_ONLY (comma list of scenarios: tput,sendmail,mem,idle,storage,size,
-plumb, cpu, tls).  Writes bench/results.md and bench/results.csv.
+BENCH_ONLY (comma list of scenarios: tput,lat,sendmail,mem,idle,storage,
+size,plumb,cpu,tls).  Writes bench/results.md and bench/results.csv.
 """
 
 import csv
@@ -43,6 +43,7 @@ EDGEMTA_1K = os.environ.get("BENCH_EDGEMTA_1K",
                             os.path.join(ROOT, "build/bench-1k/edgemta"))
 QUEUE_SIZE = os.environ.get("BENCH_QUEUE_SIZE", "16M")
 BUILD = os.environ.get("BENCH_BUILD", "build/bench")
+PROBE = os.environ.get("BENCH_PROBE", os.path.join(ROOT, BUILD, "probe"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 CONCURRENCY = [1, 8, 32]
 MSG_SIZE = 4096
@@ -370,6 +371,110 @@ myhostname = bench.example
             self.p = None
 
 
+class Probe:
+    """The physical-limit probe (bench/probe.c): accept, append to a file
+    on the queues' filesystem, fdatasync, 250. Only smtp-source talks to
+    it: it relays nothing."""
+    name = "limit"
+
+    def __init__(self):
+        self.port = free_port()
+        self.file = os.path.join(WORK, "limit.mbox")
+        self.p = None
+        self.logf = os.path.join(LOGDIR, "probe.log")
+
+    def start(self):
+        out = open(self.logf, "ab")
+        self.p = spawn("probe", [PROBE, str(self.port), self.file],
+                       stdout=out, stderr=out)
+        out.close()
+        if not wait_port(self.port, lambda: self.p.poll() is None, 10):
+            self.stop()
+            raise RuntimeError("the probe did not start (see %s)"
+                               % self.logf)
+
+    def pids(self):
+        return tree(self.p.pid) if self.p and self.p.poll() is None else []
+
+    def stop(self):
+        if self.p is not None:
+            stop_proc(self.p)
+            self.p = None
+        try:
+            os.unlink(self.file)
+        except OSError:
+            pass
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def lat_250(port, n):
+    """n messages in one session, one after the other: seconds from
+    sending the final dot to reading the 250 (the durable reply)."""
+    body = "Subject: lat\r\n\r\n" + ("y" * 78 + "\r\n") * (MSG_SIZE // 80)
+    out = []
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = s.makefile("rb")
+
+    def reply():
+        while True:
+            line = f.readline()
+            if not line or line[3:4] != b"-":
+                return line
+
+    try:
+        reply()
+        s.sendall(b"EHLO lat.example\r\n")
+        reply()
+        for i in range(n):
+            s.sendall(("MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" %
+                       (SENDER, RCPT)).encode())
+            for _ in range(3):
+                r = reply()
+            if not r.startswith(b"354"):
+                raise RuntimeError("no 354: %r" % r)
+            s.sendall(body.encode())
+            t0 = time.perf_counter()
+            s.sendall(b".\r\n")
+            r = reply()
+            out.append(time.perf_counter() - t0)
+            if not r.startswith(b"250"):
+                raise RuntimeError("no 250: %r" % r)
+        s.sendall(b"QUIT\r\n")
+        reply()
+    finally:
+        s.close()
+    return out
+
+
+def scen_latency(relays, probe, sinks, res):
+    """C=1: the 250's latency after the final dot, p50 and p99, edgemta
+    and the probe alternating (NLAT messages each, in 4 slices)."""
+    nl = 50 if QUICK else 250
+    got = {}
+    targets = [r for r in relays if r.name == "edgemta"] + (
+        [probe] if probe else [])
+    for sl in range(4):
+        for r in (targets if sl % 2 == 0 else targets[::-1]):
+            try:
+                got.setdefault(r.name, []).extend(lat_250(r.port, nl))
+            except Exception as e:
+                notes["general"].append("latency %s: %s" % (r.name, e))
+    for name, v in got.items():
+        v.sort()
+        record("latency", "dot_250_p50_ms", name, 1,
+               round(v[len(v) // 2] * 1000, 3), "ms")
+        record("latency", "dot_250_p99_ms", name, 1,
+               round(v[min(len(v) - 1, len(v) * 99 // 100)] * 1000, 3),
+               "ms")
+    if "edgemta" in got and "edgemta" in sinks:
+        drain(sinks["edgemta"], sinks["edgemta"].count, 5)
+
+
 # ---------------------------------------------------------------- scenarios
 
 class MemSampler:
@@ -447,18 +552,33 @@ def one_run(relay, sink, c, n, sample=False):
     return res
 
 
-def scen_throughput(relays, sinks, res):
+def scen_throughput(relays, sinks, res, probe=None):
     res["tput"] = {}
     res["growth"] = {r.name: [] for r in relays}
     sent = {r.name: 0 for r in relays}
     broken = set()
     for c in sorted(CONCURRENCY, reverse=True):
         for rep in range(REPS):
-            order = relays if rep % 2 == 0 else relays[::-1]
+            order = relays + ([probe] if probe else [])
+            order = order if rep % 2 == 0 else order[::-1]
             for r in order:
                 if r.name in broken:
                     continue
                 log("throughput %s C=%d rep %d" % (r.name, c, rep + 1))
+                record("load", "loadavg1_c%d" % c, r.name, rep + 1,
+                       loadavg(), "")
+                if r is probe:
+                    t0 = time.perf_counter()
+                    rc, err = source(r, c, NMSG)
+                    if rc != 0:
+                        notes["general"].append("probe C=%d: smtp-source "
+                                                "failed: %s" % (c, err))
+                        broken.add(r.name)
+                        continue
+                    record("throughput", "accept_rate_c%d" % c, r.name,
+                           rep + 1, round(NMSG / (time.perf_counter() - t0),
+                                          1), "msg/s")
+                    continue
                 x = one_run(r, sinks[r.name], c, NMSG, sample=(c == 32))
                 sent[r.name] += NMSG
                 key = (r.name, c)
@@ -772,7 +892,7 @@ class LoopFs:
 
 
 def scen_storage(kinds, res):
-    """Per relay: a fresh loop ext4 holding only the queue; for C=1 and 32:
+    """Per relay: a fresh loop ext4 holding only the queue; for C=1, 4, 32:
     device sectors and /proc io for NSTORE messages, then a separate run
     under strace -c for the sync calls."""
     order = kinds
@@ -788,7 +908,7 @@ def scen_storage(kinds, res):
             else:
                 r = Edgemta(sink, queue_dir=fs.mnt, tag="loop")
             r.start()
-            for c in (1, 32):
+            for c in (1, 4, 32):
                 log("storage %s C=%d" % (name, c))
                 s0 = fs.sectors()
                 pids0 = r.pids()
@@ -1085,6 +1205,41 @@ def report(res, have_edge):
                                                      ratio(e, p)))
     L += ["", "Accept: until smtp-source exits (every message got its 250). "
           "End to end: until smtp-sink has counted every message."]
+    L += ["", "### The physical limit (bench/probe.c) and edgemta's share "
+          "of it", "",
+          "| C | probe accept msg/s | edgemta accept msg/s | edgemta/probe "
+          "| edgemta end to end / accept |", "|---|---|---|---|---|"]
+    for c in CONCURRENCY:
+        lim = med("limit", "throughput", "accept_rate_c%d" % c)
+        e = med("edgemta", "throughput", "accept_rate_c%d" % c)
+        ee = med("edgemta", "throughput", "e2e_rate_c%d" % c)
+        L.append("| %d | %s | %s | %s | %s |" % (
+            c, fmt(lim), fmt(e), "n/a" if not (lim and e) else
+            "%.0f%%" % (e / lim * 100), "n/a" if not (e and ee) else
+            "%.0f%%" % (ee / e * 100)))
+    L += ["", "The probe accepts on 127.0.0.1, writes each message with one "
+          "pwrite() into a 16 MiB file on the queues' filesystem (written "
+          "and synced beforehand, then overwritten as a ring) and answers "
+          "250 after one fdatasync() per event-loop turn (so it groups "
+          "what completed in the same turn); no queue, no delivery. "
+          "Runs alternate edgemta, Postfix and the probe (the order flips "
+          "every repetition)."]
+    lo = [v for (sc, m, rl, rp, v, u) in rows if sc == "load"]
+    if lo:
+        L += ["", "Load (1-minute load average of the machine, read before "
+              "each throughput run; 2 cores, other work of the machine "
+              "included): min %.2f, median %.2f, max %.2f over %d runs." % (
+                  min(lo), statistics.median(lo), max(lo), len(lo))]
+    if any(sc == "latency" for (sc, m, rl, rp, v, u) in rows):
+        L += ["", "### C=1: the 250's latency after the final dot", "",
+              "| | p50 ms | p99 ms |", "|---|---|---|"]
+        for name in ("edgemta", "limit"):
+            L.append("| %s | %s | %s |" % (
+                "probe" if name == "limit" else name,
+                fmt(med(name, "latency", "dot_250_p50_ms"), 3),
+                fmt(med(name, "latency", "dot_250_p99_ms"), 3)))
+        L += ["", "One session, messages one after the other (Python "
+              "client, 4 slices alternating edgemta and the probe)."]
     L += ["", "## 2. `sendmail -t -i` latency (%d sequential calls, median)"
           % NSEND, "",
           "| | edgemta ms | Postfix ms | edgemta/Postfix |", "|---|---|---|---|"]
@@ -1159,7 +1314,7 @@ def report(res, have_edge):
           "loop-mounted ext4 holding only the queue)" % NSTORE, "",
           "| C | metric | edgemta | Postfix | edgemta/Postfix |",
           "|---|---|---|---|---|"]
-    for c in (1, 32):
+    for c in (1, 4, 32):
         for m, lab in (("sync_calls_per_msg", "sync calls (strace -c -f)"),
                        ("device_bytes_per_msg",
                         "bytes to the device (journal incl.)"),
@@ -1212,6 +1367,9 @@ def report(res, have_edge):
         L.append("| %s | %s | %s |" % (lab, fmt(med("edgemta", "plumbing", m),
                                                   2),
                                        fmt(med("postfix", "plumbing", m), 2)))
+    L += ["", "## Goals (issue 16)", "",
+          "| goal | measured | holds | note |", "|---|---|---|---|"]
+    L += goals16(res)
     L += ["", "## Goals (issue 7)", "",
           "| goal | measured | holds | margin |", "|---|---|---|---|"]
     L += goals(res)
@@ -1225,6 +1383,61 @@ def report(res, have_edge):
             L += ["", "## Notes: %s" % name, ""]
             L += ["- " + n for n in notes[name]]
     return "\n".join(L) + "\n"
+
+
+def goals16(res):
+    """Issue 16's goals: (goal, value, met or None, margin) rows."""
+    out = []
+
+    def row(goal, val, ok, margin=""):
+        out.append("| %s | %s | %s | %s |" % (
+            goal, val, "n/a" if ok is None else ("yes" if ok else "**no**"),
+            margin))
+
+    for c, want_pct in ((1, 85), (8, 85), (32, 70)):
+        lim = med("limit", "throughput", "accept_rate_c%d" % c)
+        e = med("edgemta", "throughput", "accept_rate_c%d" % c)
+        ee = med("edgemta", "throughput", "e2e_rate_c%d" % c)
+        if lim and e:
+            row("1. accept >= %d%% of the probe at C=%d" % (want_pct, c),
+                "%.0f%% (%s vs %s msg/s)" % (e / lim * 100, fmt(e),
+                                             fmt(lim)),
+                e / lim * 100 >= want_pct and bool(ee) and ee >= 0.9 * e,
+                "end to end %s of accept" % (
+                    "n/a" if not ee else "%.0f%%" % (ee / e * 100)))
+        else:
+            row("1. accept >= %d%% of the probe at C=%d" % (want_pct, c),
+                "not measured", None)
+    for c, x in ((1, 5), (32, 10)):
+        e = med("edgemta", "throughput", "e2e_rate_c%d" % c)
+        p = med("postfix", "throughput", "e2e_rate_c%d" % c)
+        row("2. end to end >= %dx Postfix at C=%d" % (x, c),
+            "n/a" if not (e and p) else "%.2fx (%s vs %s msg/s)" % (
+                e / p, fmt(e), fmt(p)), None if not (e and p) else
+            e / p >= x)
+    for c, lim in ((4, 0.35), (32, 0.1)):
+        e = med("edgemta", "storage", "sync_calls_per_msg_c%d" % c)
+        row("3. syncs per message <= %g at C=%d" % (lim, c), fmt(e, 3),
+            None if e is None else e <= lim)
+    p50 = med("edgemta", "latency", "dot_250_p50_ms")
+    p99 = med("edgemta", "latency", "dot_250_p99_ms")
+    row("3. C=1 latency of the 250 (must not grow)", "p50 %s ms, p99 %s ms"
+        % (fmt(p50, 3), fmt(p99, 3)), None, "against the probe in "
+        "section 1; before/after the group commit: bench/history.md")
+    for c in (4, 32):
+        e = med("edgemta", "storage", "device_bytes_per_msg_c%d" % c)
+        row("4. device bytes per 4 KiB message <= 5 KiB at C=%d" % c,
+            fmt(e, 0) + " B", None if e is None else e <= 5120)
+    cg = res.get("callgrind")
+    row("5. instructions per relayed message <= 150 k",
+        "n/a" if not cg else "{:,.0f}".format(cg[0]),
+        None if not cg else cg[0] <= 150000)
+    e = med("edgemta", "sendmail", "latency_median")
+    sp = res.get("spawn_ms")
+    row("6. sendmail -t median <= 1.5x spawning /bin/true",
+        "n/a" if not (e and sp) else "%.2f ms = %.2fx /bin/true (%.2f ms)"
+        % (e, e / sp, sp), None if not (e and sp) else e <= 1.5 * sp)
+    return out
 
 
 def goals(res):
@@ -1375,8 +1588,26 @@ def main():
         if want("plumb"):
             scen_plumbing(relays, res)
             scen_nodelay(relays, sinks)
-        if want("tput"):
-            scen_throughput(relays, sinks, res)
+        probe = None
+        if (want("tput") or want("lat")) and os.access(PROBE, os.X_OK):
+            probe = Probe()
+            try:
+                probe.start()
+            except Exception as e:
+                notes["general"].append("probe: %s" % e)
+                probe = None
+        elif want("tput") or want("lat"):
+            notes["general"].append("no %s (built by bench/run.sh): the "
+                                    "physical limit was not measured"
+                                    % PROBE)
+        try:
+            if want("tput"):
+                scen_throughput(relays, sinks, res, probe)
+            if want("lat"):
+                scen_latency(relays, probe, sinks, res)
+        finally:
+            if probe:
+                probe.stop()
         if want("sendmail"):
             scen_sendmail(relays, sinks, res)
         if want("mem"):

@@ -63,4 +63,9 @@ mkdir -p "$B"
 cc -O2 -std=c11 -Wall -Wextra -o "$BENCH_SPAWNLAT" bench/spawnlat.c ||
 	echo "bench: bench/spawnlat.c does not build" >&2
 
+# probe: the physical-limit acceptor of the throughput scenario.
+export BENCH_PROBE="$PWD/$B/probe"
+cc -O2 -std=c11 -Wall -Wextra -o "$BENCH_PROBE" bench/probe.c ||
+	echo "bench: bench/probe.c does not build" >&2
+
 /usr/bin/python3 bench/bench.py

@@ -107,5 +107,7 @@ get_le64(const uint8_t *p)
 
 /* CRC-32 (IEEE 802.3, as zlib). Start with crc = 0; chain calls. */
 uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
+/* The CRC of a||b from those of a and b (b is len_b bytes). */
+uint32_t crc32_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b);
 
 #endif

@@ -113,14 +113,26 @@ hops_feed(struct hops *h, const void *data, size_t len)
 				h->state = ST_REST;	/* too long */
 			}
 			break;
-		default:	/* ST_REST */
-			if (c == '\n') {
-				h->state = ST_BOL;
-			} else if (h->in_subj && c != '\r') {
-				h->subj_hash = (h->subj_hash ^ c) *
-				    HOPS_FNV_PRIME;
+		default: {	/* ST_REST: on to the end of the line */
+			const uint8_t *nl;
+
+			if (h->in_subj) {	/* hashed byte by byte */
+				if (c == '\n') {
+					h->state = ST_BOL;
+				} else if (c != '\r') {
+					h->subj_hash = (h->subj_hash ^ c) *
+					    HOPS_FNV_PRIME;
+				}
+				break;
 			}
+			nl = memchr(p + i, '\n', len - i);
+			if (nl == NULL) {
+				return eoh;
+			}
+			i = (size_t)(nl - p);
+			h->state = ST_BOL;
 			break;
+		}
 		}
 	}
 	return eoh;

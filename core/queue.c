@@ -517,8 +517,14 @@ q_append1(uint8_t type, uint8_t flags, uint32_t id, const void *p1,
 	put_le32(h + 8, 0);
 	crc = q_rec_crc0(q.head, q.wpage + q.wfill);
 	crc = crc32_update(crc, h, QR_HDR);
-	crc = crc32_update(crc, p1, n1);
-	crc = crc32_update(crc, p2, n2);
+	if (type == QR_DATA) {
+		/* one pass: the message's CRC takes it too */
+		q.pcrc = crc32_update(0, p1, n1);
+		crc = crc32_combine(crc, q.pcrc, n1);
+	} else {
+		crc = crc32_update(crc, p1, n1);
+		crc = crc32_update(crc, p2, n2);
+	}
 	put_le32(h + 8, crc);
 	if (blk != NULL) {
 		*blk = q.head;
@@ -603,7 +609,7 @@ int
 q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
     uint32_t id)
 {
-	uint32_t base = b * q.bsize, len, crc;
+	uint32_t base = b * q.bsize, len, crc, c;
 	int r;
 
 	if (off + QR_HDR > q.bsize) {
@@ -633,10 +639,18 @@ q_rec_read(uint32_t b, uint32_t off, uint8_t *buf, uint32_t *next,
 	}
 	crc = get_le32(buf + 8);
 	put_le32(buf + 8, 0);
-	if (crc32_update(q_rec_crc0(b, off), buf, QR_HDR + len) != crc) {
+	c = crc32_update(q_rec_crc0(b, off), buf, QR_HDR);
+	put_le32(buf + 8, crc);
+	if (buf[0] == QR_DATA) {
+		/* one pass: the reader's message CRC takes it too */
+		q.pcrc = crc32_update(0, buf + QR_HDR, len);
+		c = crc32_combine(c, q.pcrc, len);
+	} else {
+		c = crc32_update(c, buf + QR_HDR, len);
+	}
+	if (c != crc) {
 		return EDGEMTA_E_CORRUPT;
 	}
-	put_le32(buf + 8, crc);
 	*next = off + QR_HDR + len;
 	return buf[0];
 }
@@ -738,6 +752,15 @@ q_data_chunk(size_t len)
 
 enum { W_IDLE = 0, W_OPEN, W_SEALED, W_DEAD };
 
+/* Every change of a writer's state, so that q.nopen counts W_OPEN ones. */
+static void
+q_writer_set(struct queue_writer *w, uint8_t st)
+{
+	q.nopen -= w->state == W_OPEN && q.nopen > 0;
+	q.nopen += st == W_OPEN;
+	w->state = st;
+}
+
 /* Bytes of flash a message of size data bytes needs, roughly. */
 static uint64_t
 q_need(uint32_t size)
@@ -825,7 +848,7 @@ queue_msg_begin(struct queue_writer *w, const char *sender,
 	m->first_seq = q.blk[m->blk].seq;
 	m->e.arrival = w->arrival;
 	m->e.flags = w->flags;
-	w->state = W_OPEN;
+	q_writer_set(w, W_OPEN);
 	return 0;
 }
 
@@ -841,7 +864,7 @@ q_writer_fail(struct queue_writer *w, int r)
 		q_slot_free(m);
 	}
 	w->err = r;
-	w->state = W_DEAD;
+	q_writer_set(w, W_DEAD);
 	return r;
 }
 
@@ -893,7 +916,7 @@ queue_msg_write(struct queue_writer *w, const void *data, size_t len)
 		if (r != 0) {
 			return q_writer_fail(w, r);
 		}
-		w->crc = crc32_update(w->crc, p, k);
+		w->crc = crc32_combine(w->crc, q.pcrc, k);
 		w->size += (uint32_t)k;
 		m->rec_bytes += (uint32_t)(QR_HDR + k);
 		p += k;
@@ -931,7 +954,7 @@ queue_msg_seal(struct queue_writer *w, queue_done_fn done, void *arg)
 	m->e.size = w->size;
 	m->e.nrcpt = w->nrcpt;
 	m->e.npending = w->nrcpt;
-	w->state = W_SEALED;
+	q_writer_set(w, W_SEALED);
 	w->done = done;
 	w->done_arg = arg;
 	w->next = q.pend;
@@ -960,7 +983,19 @@ queue_msg_abort(struct queue_writer *w)
 			}
 		}
 	}
-	w->state = W_DEAD;
+	q_writer_set(w, W_DEAD);
+}
+
+uint32_t
+queue_writers_open(void)
+{
+	return q.nopen;
+}
+
+bool
+queue_commit_waiting(void)
+{
+	return q.open && (q.wdurable || q.pend != NULL || q.err != 0);
 }
 
 void
@@ -1002,7 +1037,7 @@ queue_commit(void)
 		w = list;
 		list = w->next;
 		w->next = NULL;
-		w->state = r == 0 ? W_IDLE : W_DEAD;
+		q_writer_set(w, r == 0 ? W_IDLE : W_DEAD);
 		w->err = r;
 		if (w->done != NULL) {
 			w->done(w->done_arg, r);

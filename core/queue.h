@@ -153,6 +153,10 @@ void queue_msg_abort(struct queue_writer *w);
  */
 void queue_commit(void);
 
+/* Whether a commit has work (a seal waits); writers begun, not sealed. */
+bool queue_commit_waiting(void);
+uint32_t queue_writers_open(void);
+
 /*
  * Delivery results (queue_rcpt_done, queue_msg_defer, queue_msg_delete)
  * need no sync of their own: they become durable with the next commit,
@@ -212,6 +216,7 @@ struct queue_reader {
 	uint32_t pos_off;
 	uint32_t size, crc;	/* running check of DATA */
 	uint32_t rcpt_next;
+	bool fast;		/* skip other messages' records unchecked */
 	uint8_t buf[CONFIG_QUEUE_REC_MAX + 32];
 };
 

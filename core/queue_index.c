@@ -289,6 +289,7 @@ q_reader_start(struct queue_reader *r, const struct q_msg *m)
 	r->size = 0;
 	r->crc = 0;
 	r->rcpt_next = 0;
+	r->fast = false;
 }
 
 int
@@ -300,19 +301,29 @@ queue_reader_open(struct queue_reader *r, uint32_t id)
 		return EDGEMTA_E_NOENT;
 	}
 	q_reader_start(r, m);
+	r->fast = m->dmg == 0;
 	return 0;
 }
 
 /*
- * The block holding seq. Readers walk the ring: the search starts at the
- * last answer, so the next block of a message is found in one or two steps.
+ * The block holding seq. Blocks are taken as a ring, seq + 1 each, so
+ * it is nearly always as far behind the head in the ring as in seq
+ * (readers of concurrent messages sit in different blocks: a single
+ * search hint made each of them walk the ring); else a search from the
+ * last answer (seqs jump between sessions).
  */
 static int
 q_blk_of_seq(uint32_t seq)
 {
 	static uint32_t hint;
-	uint32_t b, i;
+	uint32_t b, i, d = q.blk[q.head].seq - seq;
 
+	if (d < q.nblk) {
+		b = (q.head + q.nblk - d) % q.nblk;
+		if (q.blk[b].state == QB_USED && q.blk[b].seq == seq) {
+			return (int)b;
+		}
+	}
 	for (i = 0; i < q.nblk; i++) {
 		b = (hint + i) % q.nblk;
 		if (q.blk[b].state == QB_USED && q.blk[b].seq == seq) {
@@ -351,6 +362,30 @@ q_blk_after(uint32_t seq)
 
 #define Q_READER_DONE 0xffffffffu
 
+/*
+ * A fast reader (queue_reader_open() of a message recovery found whole)
+ * checks only its own records and skips the others by their header: a
+ * C-client load interleaves C messages, so checking every record it
+ * walks over cost each reader C times its own CRC work. A damaged header
+ * of another message can then make it skip records of its own; every
+ * such skip shows (a header that fails its checks, the head reached, or
+ * a COMMIT whose counts or CRC do not match): the message is marked to
+ * be read as before from then on (q_rec_next(): damage elsewhere costs
+ * it nothing) and this read fails like a damaged one, so its delivery
+ * is tried again. Without damage nothing is skipped that a full check
+ * would keep.
+ */
+static int
+q_reader_bad(struct queue_reader *r)
+{
+	struct q_msg *m = r->fast ? q_live(r->id) : NULL;
+
+	if (m != NULL) {
+		m->dmg |= Q_DMG_SLOW;
+	}
+	return EDGEMTA_E_CORRUPT;
+}
+
 int
 queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
     size_t *len, unsigned *idx)
@@ -370,20 +405,28 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 		if (b < 0) {
 			return EDGEMTA_E_AGAIN;
 		}
-		/* a damaged record of another message costs this one nothing */
-		t = q_rec_next((uint32_t)b, r->pos_off, r->buf, &next, &at,
-		    &bad);
+		if (r->fast) {
+			t = q_rec_read((uint32_t)b, r->pos_off, r->buf, &next,
+			    r->id);
+		} else {
+			/* damage in another message's records costs nothing */
+			t = q_rec_next((uint32_t)b, r->pos_off, r->buf, &next,
+			    &at, &bad);
+		}
+		if (t == EDGEMTA_E_CORRUPT) {
+			return q_reader_bad(r);
+		}
 		if (t < 0) {
 			return t;
 		}
 		if (t == Q_EOB) {
 			if (r->pos_block == q.blk[q.head].seq ||
 			    ++hops > (int)q.nblk) {
-				return EDGEMTA_E_CORRUPT;
+				return q_reader_bad(r);
 			}
 			b = q_blk_after(r->pos_block);
 			if (b < 0) {
-				return EDGEMTA_E_CORRUPT;
+				return q_reader_bad(r);
 			}
 			r->pos_block = q.blk[b].seq;
 			r->pos_off = QB_HDR;
@@ -406,7 +449,7 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 			r->rcpt_next++;
 			return QUEUE_ITEM_RCPT;
 		case QR_DATA:
-			r->crc = crc32_update(r->crc, p, n);
+			r->crc = crc32_combine(r->crc, q.pcrc, n);
 			r->size += n;
 			*ptr = p;
 			*len = n;
@@ -415,7 +458,7 @@ queue_reader_next(struct queue_reader *r, const uint8_t **ptr,
 			if (get_le16(p) != r->rcpt_next ||
 			    get_le32(p + 2) != r->size ||
 			    get_le32(p + 6) != r->crc) {
-				return EDGEMTA_E_CORRUPT;
+				return q_reader_bad(r);
 			}
 			r->rcpt_next = Q_READER_DONE;
 			*ptr = p;

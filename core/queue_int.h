@@ -53,6 +53,8 @@ enum { QS_FREE = 0, QS_WRITING, QS_SEALED, QS_LIVE, QS_ORPHAN };
 /* q_msg.dmg: recovery found damage while the message was open / in it. */
 #define Q_DMG_HIT 0x1u
 #define Q_DMG_BAD 0x2u
+/* ... and at run time: a fast reader found damage (queue_reader_next()) */
+#define Q_DMG_SLOW 0x4u
 
 #define Q_RCPT_BYTES ((CONFIG_SMTP_MAX_RCPT + 7) / 8)
 
@@ -109,6 +111,8 @@ struct q_state {
 	bool have_head;
 	uint32_t head;		/* block being written */
 	uint32_t next_seq;
+	uint32_t pcrc;		/* CRC of the payload of the last DATA record
+				 * q_append() wrote or q_rec_read() checked */
 	uint32_t wpage, wfill;	/* buffer = page at wpage in head */
 	uint32_t lastfill;	/* record bytes of the page programmed last */
 	bool wpending;		/* buffer holds records not on flash */
@@ -128,6 +132,7 @@ struct q_state {
 	uint32_t nfree;
 	uint32_t nhigh;		/* slots from here up were never used */
 	struct queue_writer *pend;	/* sealed, waiting for sync */
+	uint32_t nopen;		/* writers between begin and seal */
 	uint64_t syncs, bytes_prog;
 	uint32_t ids_unsynced;	/* ids taken since the last sync */
 	uint32_t boot_id, boot_seq;	/* floors the BOOT record carries */

@@ -173,7 +173,7 @@ scan_drop_writing(void)
 		struct q_msg *m = &q.msg[q.ord[i]];
 
 		if (m->state == QS_WRITING) {
-			if (m->dmg != 0) {
+			if (m->dmg & (Q_DMG_HIT | Q_DMG_BAD)) {
 				scan_lose(m, "its end is damaged");
 			}
 			q_slot_free(m);
@@ -512,27 +512,34 @@ scan_find_sync(uint32_t nused)
 	return 0;
 }
 
+/* Mark the messages open at this point of the scan. */
+static void
+scan_mark_open(uint8_t bit)
+{
+	uint32_t i;
+
+	for (i = 0; i < q.nord; i++) {
+		if (q.msg[q.ord[i]].state == QS_WRITING ||
+		    q.msg[q.ord[i]].state == QS_ORPHAN) {
+			q.msg[q.ord[i]].dmg |= bit;
+		}
+	}
+	if (scan_cp_active) {
+		scan_cp.dmg |= bit;
+	}
+}
+
 /* Count and log a damaged range of block b; open messages were hit. */
 static void
 scan_damage(uint32_t b, uint32_t from, uint32_t to, const char *what)
 {
-	uint32_t i;
-
 	q.dmg_ranges++;
 	q.dmg_bytes += to - from;
 	scan_damaged = true;
 	log_warn("queue: block %lu (seq %lu) bytes %lu-%lu: %s; skipped",
 	    (unsigned long)b, (unsigned long)q.blk[b].seq,
 	    (unsigned long)from, (unsigned long)to - 1, what);
-	for (i = 0; i < q.nord; i++) {
-		if (q.msg[q.ord[i]].state == QS_WRITING ||
-		    q.msg[q.ord[i]].state == QS_ORPHAN) {
-			q.msg[q.ord[i]].dmg |= Q_DMG_HIT;
-		}
-	}
-	if (scan_cp_active) {
-		scan_cp.dmg |= Q_DMG_HIT;
-	}
+	scan_mark_open(Q_DMG_HIT);
 }
 
 /*
@@ -684,6 +691,8 @@ scan_block(uint32_t b, uint32_t *end)
 			return t;
 		}
 		if (bad > off) {
+			/* their readers must check what they walk over */
+			scan_mark_open(Q_DMG_SLOW);
 			scan_settle(-1);	/* two in a row: damage */
 			scan_pend = true;
 			scan_pb = b;

@@ -83,6 +83,10 @@ smtp_data_text(struct smtp_data *d, uint8_t c, uint8_t *out, size_t *n)
 	smtp_data_emit(d, c, out, n);
 }
 
+/* Whether some byte of w is 0 (exact as a yes or no). */
+#define SMTP_DATA_HASZERO(w) (((w) - 0x0101010101010101ull) & ~(w) & \
+	0x8080808080808080ull)
+
 /*
  * Inside a line: take the run of plain octets (no CR, LF or NUL) at in
  * at once, exactly as smtp_data_emit() would one by one (the same output
@@ -94,7 +98,17 @@ smtp_data_run(struct smtp_data *d, const uint8_t *in, size_t len,
 {
 	size_t k = 0, ok;
 	uint8_t e = SMTP_DATA_OK;
+	uint64_t w;
 
+	/* eight octets at a time while none is CR, LF or NUL */
+	for (; k + 8 <= len; k += 8) {
+		memcpy(&w, in + k, 8);
+		if (SMTP_DATA_HASZERO(w) ||
+		    SMTP_DATA_HASZERO(w ^ 0x0d0d0d0d0d0d0d0dull) ||
+		    SMTP_DATA_HASZERO(w ^ 0x0a0a0a0a0a0a0a0aull)) {
+			break;
+		}
+	}
 	while (k < len && in[k] != '\r' && in[k] != '\n' && in[k] != '\0') {
 		k++;
 	}

@@ -85,15 +85,21 @@ log_syslog(int level, const char *line)
 void
 plat_log(int level, const char *line)
 {
-	char stamp[32];
+	static char stamp[32];
+	static int64_t stamp_t = -1;	/* stamp is formatted once a second */
+	int64_t t;
 
 	if (!log_foreground) {
 		/* log_level values are syslog priorities. */
 		log_syslog(level, line);
 		return;
 	}
-	if (!plat_time_fmt(plat_time(), PLAT_T_LOCAL, stamp, sizeof(stamp))) {
-		stamp[0] = '\0';
+	t = plat_time();
+	if (t != stamp_t) {
+		stamp_t = t;
+		if (!plat_time_fmt(t, PLAT_T_LOCAL, stamp, sizeof(stamp))) {
+			stamp[0] = '\0';
+		}
 	}
 	fprintf(stderr, "%s %s[%ld]: %s\n", stamp, log_ident, (long)getpid(),
 	    line);

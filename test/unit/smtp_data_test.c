@@ -299,6 +299,52 @@ test_first_error(void)
 	CHECK_EQ(r.err, SMTP_DATA_E_NUL);
 }
 
+/*
+ * Runs are scanned eight octets at a time: a CR, LF or NUL at every
+ * position of a word is found, and octets that differ from them in one
+ * bit (0x8d, 0x8a, 0x80, 0x0c, 0x01, 0xff) are plain text.
+ */
+static void
+test_word_scan(void)
+{
+	static const uint8_t fill[8] = { 0x8d, 0x8a, 0x80, 0x0c, 0x01, 0xff,
+	    0x0e, 'x' };
+	static const uint8_t bad[3] = { '\r', '\n', '\0' };
+	static const int err[3] = { SMTP_DATA_E_BARE, SMTP_DATA_E_BARE,
+	    SMTP_DATA_E_NUL };
+	uint8_t in[64];
+	struct result r;
+	size_t p, k, b;
+
+	for (p = 0; p < 24; p++) {
+		for (k = 0; k < 40; k++) {
+			in[k] = fill[(k + p) % 8];
+		}
+		in[0] = 'a';	/* not a dot */
+		memcpy(in + 40, "\r\n.\r\n", 5);
+		decode(in, 45, NULL, 0, 0, &r);
+		CHECK(r.done);
+		CHECK_EQ(r.err, SMTP_DATA_OK);
+		CHECK(r.outlen == 42 && memcmp(r.out, in, 42) == 0);
+		/* a CRLF at p + 1: two lines, the same bytes */
+		memcpy(in + p + 1, "\r\n", 2);
+		decode(in, 45, NULL, 0, 0, &r);
+		CHECK_EQ(r.err, SMTP_DATA_OK);
+		CHECK(r.outlen == 42 && memcmp(r.out, in, 42) == 0);
+		for (b = 0; b < 3; b++) {
+			for (k = 0; k < 40; k++) {
+				in[k] = fill[(k + p) % 8];
+			}
+			in[0] = 'a';
+			in[p + 1] = bad[b];
+			decode(in, 45, NULL, 0, 0, &r);
+			CHECK(r.done);
+			CHECK_EQ(r.err, err[b]);
+			CHECK_EQ(r.consumed, 45);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -313,5 +359,6 @@ main(void)
 	RUN(test_long_line);
 	RUN(test_size);
 	RUN(test_first_error);
+	RUN(test_word_scan);
 	return test_report("smtp_data");
 }
