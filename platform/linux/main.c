@@ -695,8 +695,8 @@ next:;
 		return passwd_main(&main_conf, argc - i - 1, argv + i + 1);
 	}
 	if (strcmp(cmd, "oauth2") == 0) {
-		return oauth2_main(&main_conf, argc - optind - 1,
-		    argv + optind + 1);
+		return oauth2_main(&main_conf, argc - i - 1,
+		    argv + i + 1);
 	}
 	if (strcmp(cmd, "status") == 0) {
 		return status_main(&main_conf, argc - i - 1, argv + i + 1);
