@@ -542,6 +542,9 @@ set_value(struct conf *c, const struct conf_key *k, const char *s, size_t n,
 	if (why != NULL) {
 		return why;
 	}
+	if (n >= k->size && k->size == 1) {
+		return "not built in (a Kconfig option is off)";
+	}
 	if (n >= k->size) {
 		snprintf(toolong, sizeof(toolong), "too long (at most %u "
 		    "characters)", (unsigned)k->size - 1);

@@ -14,6 +14,8 @@
 
 #define CONF_STR_MAX 256
 #define CONF_PATH_MAX 108	/* fits sockaddr_un.sun_path */
+/* OAuth2's strings take no RAM where it is not built in (Cortex-M4) */
+#define CONF_OAUTH2_MAX(n) (CONFIG_OAUTH2 ? (n) : 1)
 #define CONF_ERR_MAX 256
 #define CONF_NAME_MAX 33	/* a login name (LOGIN_NAME_MAX is 256; 32 in practice) */
 #define CONF_TLS_CAFILE "/etc/ssl/certs/ca-certificates.crt"	/* Debian */
@@ -78,13 +80,13 @@ struct conf {
 	char smtp_sasl_password[CONF_STR_MAX];
 	/* OAuth2 instead of a password (oauth2.h) */
 	char smtp_sasl_mechanism[16];		/* "" | xoauth2 | oauthbearer */
-	char smtp_oauth2_token_url[CONF_STR_MAX];	/* https:// */
-	char smtp_oauth2_client_id[CONF_STR_MAX];
-	char smtp_oauth2_client_secret[CONF_STR_MAX];	/* "" = public */
-	char smtp_oauth2_refresh_token_file[CONF_PATH_MAX];	/* 0600 */
-	char smtp_oauth2_device_url[CONF_STR_MAX];	/* device-login */
-	char smtp_oauth2_scope[CONF_STR_MAX];		/* device-login */
-	char smtp_oauth2_tls_fingerprint[100];	/* pin of the token URL */
+	char smtp_oauth2_token_url[CONF_OAUTH2_MAX(CONF_STR_MAX)];	/* https:// */
+	char smtp_oauth2_client_id[CONF_OAUTH2_MAX(CONF_STR_MAX)];
+	char smtp_oauth2_client_secret[CONF_OAUTH2_MAX(CONF_STR_MAX)];	/* "" = public */
+	char smtp_oauth2_refresh_token_file[CONF_OAUTH2_MAX(CONF_PATH_MAX)];	/* 0600 */
+	char smtp_oauth2_device_url[CONF_OAUTH2_MAX(CONF_STR_MAX)];	/* device-login */
+	char smtp_oauth2_scope[CONF_OAUTH2_MAX(CONF_STR_MAX)];		/* device-login */
+	char smtp_oauth2_tls_fingerprint[CONF_OAUTH2_MAX(100)];	/* pin of the token URL */
 	/* "" = keep the user edgemta was started as */
 	char user[CONF_NAME_MAX];
 	/* where each key was set, for messages (conf_where) */

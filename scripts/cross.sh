@@ -308,7 +308,7 @@ mk() {
 	local cfg=$B/.config
 	if [ ! -f "$cfg" ]; then
 		make --no-print-directory BUILD="$B" KCONFIG_CONFIG="$cfg" \
-		    "${DEFCONFIG:-defconfig}"
+		    "${DEFCONFIG:-router_defconfig}"
 	fi
 	# (MIPS: the linker's note on every -mno-abicalls object it links
 	# with musl's abicalls code, through stubs as intended, is dropped)
