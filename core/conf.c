@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "storm.h"
 #include "inject.h"
 #include "oauth2.h"
 #include "tls.h"
@@ -870,6 +871,11 @@ conf_validate(const struct conf *c, char *err, size_t errlen)
 		    "blocks of %u bytes)", a, b,
 		    (unsigned)CONFIG_QUEUE_MAX_BLOCKS,
 		    (unsigned)CONFIG_QUEUE_BLOCK_SIZE);
+	}
+	if (c->alert_collapse_window > 0 && STORM_SLOTS == 0) {
+		return conf_fail(c, "alert_collapse_window", err, errlen,
+		    "alert_collapse_window: not built in "
+		    "(CONFIG_ALERT_STORM_SLOTS is 0)");
 	}
 	if (c->minimal_backoff_time > c->maximal_backoff_time) {
 		fmt_num(a, sizeof(a), c->minimal_backoff_time, time_units,

@@ -380,7 +380,7 @@ smtp_in_storm_field(struct smtp_in_session *s)
 	char buf[200], date[64], id[QUEUE_ID_STRLEN];
 	int len;
 
-	if (win == 0) {
+	if (win == 0 || STORM_SLOTS == 0) {
 		return;
 	}
 	s->storm_key = storm_key(s->env, s->nrcpt, s->hops.subj_hash);

@@ -478,6 +478,9 @@ smtp_in_storm_hold(struct smtp_in_session *s)
 	int64_t until = 0;
 	int r;
 
+	if (STORM_SLOTS == 0 || s->storm_key == 0) {
+		return;
+	}
 	n = storm_commit(smtp_in_conf->alert_collapse_window, s->storm_key,
 	    s->w.id, plat_time(), &until, &old);
 	if (n == 0) {

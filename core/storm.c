@@ -13,7 +13,7 @@ struct storm_slot {
 	uint32_t count;		/* repeats so far */
 };
 
-static struct storm_slot storm_slots[STORM_SLOTS];
+static struct storm_slot storm_slots[STORM_SLOTS > 0 ? STORM_SLOTS : 1];
 
 uint64_t
 storm_key(const char *env, unsigned nrcpt, uint64_t subj_hash)
@@ -35,7 +35,7 @@ storm_find(uint32_t window, uint64_t key, int64_t now)
 {
 	unsigned i;
 
-	for (i = 0; i < STORM_SLOTS; i++) {
+	for (i = 0; i < ARRAY_SIZE(storm_slots); i++) {
 		struct storm_slot *sl = &storm_slots[i];
 
 		if (sl->key == key && now >= sl->first_time &&
@@ -52,7 +52,7 @@ storm_peek(uint32_t window, uint64_t key, int64_t now, uint32_t *first_id,
 {
 	struct storm_slot *sl;
 
-	if (window == 0 || key == 0 ||
+	if (window == 0 || key == 0 || STORM_SLOTS == 0 ||
 	    (sl = storm_find(window, key, now)) == NULL) {
 		return 0;
 	}
@@ -68,7 +68,7 @@ storm_commit(uint32_t window, uint64_t key, uint32_t id, int64_t now,
 	struct storm_slot *sl;
 	unsigned i;
 
-	if (window == 0 || key == 0) {
+	if (window == 0 || key == 0 || STORM_SLOTS == 0) {
 		return 0;
 	}
 	sl = storm_find(window, key, now);
@@ -81,7 +81,7 @@ storm_commit(uint32_t window, uint64_t key, uint32_t id, int64_t now,
 	}
 	/* a new window: a free or ended slot, else the oldest window */
 	sl = &storm_slots[0];
-	for (i = 0; i < STORM_SLOTS; i++) {
+	for (i = 0; i < ARRAY_SIZE(storm_slots); i++) {
 		struct storm_slot *c = &storm_slots[i];
 
 		if (c->key == 0 || now < c->first_time ||

@@ -16,7 +16,7 @@
 
 #include "edgemta.h"
 
-#define STORM_SLOTS 8
+#define STORM_SLOTS CONFIG_ALERT_STORM_SLOTS	/* 0 = not built in */
 
 /* The key of a message: never 0. env is "sender\0rcpt1\0...rcptN\0". */
 uint64_t storm_key(const char *env, unsigned nrcpt, uint64_t subj_hash);
