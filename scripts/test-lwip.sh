@@ -35,6 +35,7 @@ gcc -Os -g -std=c11 -Wall -Wextra -Wundef -Wshadow -Werror \
     -I"$dir/include" -Icore -Iplatform -Iplatform/lwip -Iplatform/linux \
     -Iplatform/lwip/include -I"$dir/lwip-src/src/include" \
     -o "$dir/edgemta-lwip" test/lwip/lwip_tap.c platform/linux/tls_files.c \
+    platform/linux/oauth2_files.c \
     "$dir"/platform/lwip/*.o "$dir"/platform/nor/*.o \
     "$dir/libedgemta-core.a" "$dir/liblwip.a" -Wl,-Bstatic -lbearssl \
     -Wl,-Bdynamic
