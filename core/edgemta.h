@@ -105,6 +105,15 @@ get_le64(const uint8_t *p)
 	return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
 }
 
+/* FNV-1a, 64 bits: a cheap hash for keys kept in RAM (never on flash). */
+#define FNV1A64_BASIS 0xcbf29ce484222325u
+
+static inline uint64_t
+fnv1a64(uint64_t h, uint8_t c)
+{
+	return (h ^ c) * 0x100000001b3u;
+}
+
 /* CRC-32 (IEEE 802.3, as zlib). Start with crc = 0; chain calls. */
 uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
 /* The CRC of a||b from those of a and b (b is len_b bytes). */

@@ -46,10 +46,6 @@ hops_field(const char *n, size_t len)
 	return 0;
 }
 
-/* FNV-1a, 64 bits */
-#define HOPS_FNV_BASIS 0xcbf29ce484222325u
-#define HOPS_FNV_PRIME 0x100000001b3u
-
 size_t
 hops_feed(struct hops *h, const void *data, size_t len)
 {
@@ -59,11 +55,6 @@ hops_feed(struct hops *h, const void *data, size_t len)
 	for (i = 0; i < len && !h->done; i++) {
 		uint8_t c = p[i];
 
-		if (h->state == ST_BOL && (c == '\r' || c == '\n') &&
-		    !h->eoh) {
-			h->eoh = true;
-			eoh = i;
-		}
 		switch (h->state) {
 		case ST_BOL_CR:
 			if (c == '\n') {
@@ -73,6 +64,10 @@ hops_feed(struct hops *h, const void *data, size_t len)
 			h->state = ST_REST;	/* a lone CR: not ours */
 			break;
 		case ST_BOL:
+			if ((c == '\n' || c == '\r') && !h->eoh) {
+				h->eoh = true;	/* the empty line starts here */
+				eoh = i;
+			}
 			if (c == '\n') {
 				h->done = true;
 				break;
@@ -84,8 +79,8 @@ hops_feed(struct hops *h, const void *data, size_t len)
 			if (c == ' ' || c == '\t') {
 				h->state = ST_REST;	/* continuation */
 				if (h->in_subj) {	/* unfolded */
-					h->subj_hash = (h->subj_hash ^ c) *
-					    HOPS_FNV_PRIME;
+					h->subj_hash = fnv1a64(h->subj_hash,
+					    c);
 				}
 				break;
 			}
@@ -101,7 +96,7 @@ hops_feed(struct hops *h, const void *data, size_t len)
 					h->count++;
 				} else if (f == 2) {
 					h->in_subj = true;
-					h->subj_hash = HOPS_FNV_BASIS;
+					h->subj_hash = FNV1A64_BASIS;
 				}
 				h->state = ST_REST;
 			} else if (c == '\n') {
@@ -120,8 +115,8 @@ hops_feed(struct hops *h, const void *data, size_t len)
 				if (c == '\n') {
 					h->state = ST_BOL;
 				} else if (c != '\r') {
-					h->subj_hash = (h->subj_hash ^ c) *
-					    HOPS_FNV_PRIME;
+					h->subj_hash = fnv1a64(h->subj_hash,
+					    c);
 				}
 				break;
 			}

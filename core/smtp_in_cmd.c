@@ -468,12 +468,12 @@ smtp_in_data_cmd(struct smtp_in_session *s, const char *arg)
 	return false;	/* counted as done at its 250 (disconnect log) */
 }
 
-/* A repeat within alert_collapse_window: hold it, drop the one before. */
+/* A repeat (queued as id) within alert_collapse_window: hold it, drop
+ * the one before. */
 static void
-smtp_in_storm_hold(struct smtp_in_session *s)
+smtp_in_storm_hold(struct smtp_in_session *s, const char *id)
 {
-	char id[QUEUE_ID_STRLEN], old_id[QUEUE_ID_STRLEN], when[64];
-	char reason[96];
+	char old_id[QUEUE_ID_STRLEN], when[64], reason[96];
 	uint32_t old = 0, n;
 	int64_t until = 0;
 	int r;
@@ -486,7 +486,6 @@ smtp_in_storm_hold(struct smtp_in_session *s)
 	if (n == 0) {
 		return;
 	}
-	queue_id_str(s->w.id, id);
 	snprintf(reason, sizeof(reason), "held: repeat %lu of an alert "
 	    "storm (alert_collapse_window)", (unsigned long)n);
 	r = queue_msg_defer(s->w.id, until, 0, reason);
@@ -531,7 +530,7 @@ smtp_in_on_commit(void *arg, int err)
 		    id, s->peer_str, port, smtp_in_sender(s),
 		    u64_str(size, s->msg_size, 10), s->nrcpt);
 		smtp_in_reply(s, "250 2.0.0 Ok: queued as %s", id);
-		smtp_in_storm_hold(s);
+		smtp_in_storm_hold(s, id);
 		if (s->cmd_ok[SMTP_CMD_DATA] < UINT16_MAX) {
 			s->cmd_ok[SMTP_CMD_DATA]++;
 		}

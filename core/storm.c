@@ -18,13 +18,13 @@ static struct storm_slot storm_slots[STORM_SLOTS > 0 ? STORM_SLOTS : 1];
 uint64_t
 storm_key(const char *env, unsigned nrcpt, uint64_t subj_hash)
 {
-	uint64_t h = 0xcbf29ce484222325u ^ subj_hash;
+	uint64_t h = FNV1A64_BASIS ^ subj_hash;
 	const char *p = env;
 	unsigned i;
 
 	for (i = 0; i <= nrcpt; i++) {	/* the sender, then each rcpt */
 		do {
-			h = (h ^ (uint8_t)*p) * 0x100000001b3u;
+			h = fnv1a64(h, (uint8_t)*p);
 		} while (*p++ != '\0');
 	}
 	return h != 0 ? h : 1;
