@@ -730,6 +730,15 @@ class RelayTest(unittest.TestCase):
         self.addCleanup(r.close)
         return r
 
+    def send_token(self, relay, token):
+        """One message whose Subject and body carry token, to find it at
+        the peer."""
+        with Smtp(relay.port) as c:
+            c.ehlo()
+            c.send_message("a@lan.example", ["b@example.com"],
+                           b"Subject: %s\r\n\r\nbody %s\r\n"
+                           % (token.encode(), token.encode()))
+
     def assert_stored(self, relay, qid, body, msg=""):
         """Message qid is stored as Received: + body exactly."""
         stored = relay.queue_show(qid)

@@ -21,7 +21,7 @@ import time
 import urllib.parse
 import warnings
 
-from helpers import RelayTest, Smtp, free_port, slow, wait_until
+from helpers import RelayTest, free_port, slow, wait_until
 import tlspki
 
 from aiosmtpd.controller import Controller
@@ -319,13 +319,6 @@ class OAuth2Test(RelayTest):
             self.rt_file()
         return self.relay(conf_extra=self.conf(h.port, t.port, **kw))
 
-    def send(self, r, token):
-        with Smtp(r.port) as c:
-            c.ehlo()
-            c.send_message("a@lan.example", ["b@example.com"],
-                           b"Subject: %s\r\n\r\nbody %s\r\n"
-                           % (token.encode(), token.encode()))
-
     def delivered(self, r, h, token, timeout=30):
         ok = wait_until(lambda: any(token.encode() in m[0]
                                     for m in h.handler.messages), timeout)
@@ -348,7 +341,7 @@ class OAuth2Test(RelayTest):
         t = self.token_server()
         h = self.smarthost()
         r = self.relay_for(h, t)
-        self.send(r, "msg-one")
+        self.send_token(r, "msg-one")
         self.delivered(r, h, "msg-one")
         self.assertEqual(len(self.tokens.requests), 1)
         form = self.tokens.requests[0]
@@ -360,7 +353,7 @@ class OAuth2Test(RelayTest):
                                            "at-1", True)])
         # a new connection later: the cached token, no new request
         self.new_connection()
-        self.send(r, "msg-two")
+        self.send_token(r, "msg-two")
         self.delivered(r, h, "msg-two")
         self.assertEqual(len(self.tokens.requests), 1)
         self.assertEqual([a[2] for a in h.handler.auth], ["at-1", "at-1"])
@@ -373,7 +366,7 @@ class OAuth2Test(RelayTest):
         h = self.smarthost()
         r = self.relay_for(h, t, mech="oauthbearer", level="",
                            extra="smtp_oauth2_client_secret = s3cr&t\n")
-        self.send(r, "msg-bearer")
+        self.send_token(r, "msg-bearer")
         self.delivered(r, h, "msg-bearer")
         self.assertEqual(self.tokens.requests[0]["client_secret"], "s3cr&t")
         self.assertEqual(h.handler.auth[0][0], "OAUTHBEARER")
@@ -388,7 +381,7 @@ class OAuth2Test(RelayTest):
         h = self.smarthost()
         rt = self.rt_file()
         r = self.relay_for(h, t)
-        self.send(r, "msg-a")
+        self.send_token(r, "msg-a")
         self.delivered(r, h, "msg-a")
         # rotated: the file has the new token, still 0600
         self.assertTrue(wait_until(lambda: open(rt).read() == "rt-1\n", 10),
@@ -396,7 +389,7 @@ class OAuth2Test(RelayTest):
         self.assertEqual(stat.S_IMODE(os.stat(rt).st_mode), 0o600)
         self.assertFalse(os.path.exists(rt + ".tmp"))
         self.new_connection()
-        self.send(r, "msg-b")
+        self.send_token(r, "msg-b")
         self.delivered(r, h, "msg-b")
         # the expired token was not offered again: a new one, fetched
         # with the rotated refresh token
@@ -408,7 +401,7 @@ class OAuth2Test(RelayTest):
         # a restart reads the rotated token from the file
         r.restart()
         self.new_connection()
-        self.send(r, "msg-c")
+        self.send_token(r, "msg-c")
         self.delivered(r, h, "msg-c")
         self.assertEqual(self.tokens.requests[-1]["refresh_token"], "rt-2")
 
@@ -426,7 +419,7 @@ class OAuth2Test(RelayTest):
             "https://localhost:%d/token" % t.port)
         r = self.relay(conf_extra=c + "dns_servers = 127.0.0.1:%d\n"
                        % ns.port)
-        self.send(r, "msg-by-name")
+        self.send_token(r, "msg-by-name")
         self.delivered(r, h, "msg-by-name")
         self.assertEqual(len(self.tokens.requests), 1)
 
@@ -437,7 +430,7 @@ class OAuth2Test(RelayTest):
         t = self.token_server()
         h = self.smarthost()
         r = self.relay_for(h, t)
-        self.send(r, "msg-long")
+        self.send_token(r, "msg-long")
         self.delivered(r, h, "msg-long")
         self.assertTrue(h.handler.auth[0][3])
         self.assertGreater(len(h.handler.auth[0][2]), 3000)
@@ -456,7 +449,7 @@ class OAuth2Test(RelayTest):
         t = self.token_server()
         h = self.smarthost()
         r = self.relay_for(h, t)
-        self.send(r, "msg-revoked")
+        self.send_token(r, "msg-revoked")
         self.assert_deferred(r, h, "invalid_grant")
         self.wait_log(r, "status=deferred")
         self.assertIn("re-authorise: run edgemta oauth2 device-login",
@@ -488,7 +481,7 @@ class OAuth2Test(RelayTest):
         d = Down()
         d.port = port
         r = self.relay_for(h, d)
-        self.send(r, "msg-down")
+        self.send_token(r, "msg-down")
         self.assert_deferred(r, h, "OAuth2 token 127.0.0.1:%d" % port)
         self.wait_log(r, "status=deferred")
         self.token_server(port=port)
@@ -500,7 +493,7 @@ class OAuth2Test(RelayTest):
         t = self.token_server()
         h = self.smarthost()
         r = self.relay_for(h, t)
-        self.send(r, "msg-500")
+        self.send_token(r, "msg-500")
         self.assert_deferred(r, h, "HTTP status 500")
         self.tokens.mode = "ok"
         self.delivered(r, h, "msg-500")
@@ -510,7 +503,7 @@ class OAuth2Test(RelayTest):
         t = self.token_server()
         h = self.smarthost()
         r = self.relay_for(h, t)
-        self.send(r, "msg-json")
+        self.send_token(r, "msg-json")
         self.assert_deferred(r, h, "not valid JSON")
         self.assertEqual(h.handler.auth, [])
 
@@ -518,7 +511,7 @@ class OAuth2Test(RelayTest):
         t = self.token_server(name="wrongname")
         h = self.smarthost()
         r = self.relay_for(h, t)
-        self.send(r, "msg-tls")
+        self.send_token(r, "msg-tls")
         self.assert_deferred(r, h, "OAuth2 token 127.0.0.1:%d: TLS"
                              % t.port)
         self.assertEqual(self.tokens.requests, [])  # nothing was sent
@@ -528,10 +521,10 @@ class OAuth2Test(RelayTest):
         t = self.token_server()
         h = self.smarthost()
         r = self.relay_for(h, t)
-        self.send(r, "msg-slow-1")
+        self.send_token(r, "msg-slow-1")
         self.assertTrue(self.tokens.held.wait(30), r.log_tail())
         # the token request is pending: SMTP is still served at once
-        self.send(r, "msg-slow-2")
+        self.send_token(r, "msg-slow-2")
         self.assertEqual(len(r.queue_ids()), 2)
         self.tokens.hold.set()
         self.delivered(r, h, "msg-slow-1")
@@ -542,7 +535,7 @@ class OAuth2Test(RelayTest):
         t = self.token_server()
         h = self.smarthost(reject_all=True)
         r = self.relay_for(h, t)
-        self.send(r, "msg-535")
+        self.send_token(r, "msg-535")
         self.wait_log(r, "fetching a new one for the next attempt")
         self.wait_log(r, "refused a fresh access token")
         self.assertEqual(h.handler.messages, [])

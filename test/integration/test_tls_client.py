@@ -231,13 +231,6 @@ class TlsClientTest(RelayTest):
         # helpers.Relay writes "relayhost =" first; ours comes later
         return self.relay(sub=sub, conf_extra=conf + extra)
 
-    def send(self, r, token):
-        with Smtp(r.port) as c:
-            c.ehlo()
-            c.send_message("a@lan.example", ["b@example.com"],
-                           b"Subject: %s\r\n\r\nbody %s\r\n"
-                           % (token.encode(), token.encode()))
-
     def smarthost(self, *a, **kw):
         h = TlsSmarthost(*a, **kw)
         self.addCleanup(h.stop)
@@ -261,7 +254,7 @@ class TlsClientTest(RelayTest):
     def test_ca_verified_delivery(self):
         h = self.smarthost("good")
         r = self.relay_to(h.port)
-        self.send(r, "tok-good")
+        self.send_token(r, "tok-good")
         self.assert_delivered(r, h, "tok-good")
         self.assertEqual(h.handler.auth[0][2], True)
         self.assertIn("TLS connection established", r.log_text())
@@ -284,7 +277,7 @@ class TlsClientTest(RelayTest):
     def test_implicit_tls(self):
         h = self.smarthost("good", implicit=True)
         r = self.relay_to(h.port, "smtp_tls_wrapper = yes\n")
-        self.send(r, "tok-wrapper")
+        self.send_token(r, "tok-wrapper")
         self.assert_delivered(r, h, "tok-wrapper")
 
     def test_bad_certificates_deferred(self):
@@ -295,7 +288,7 @@ class TlsClientTest(RelayTest):
             with self.subTest(cert=name):
                 h = self.smarthost(name)
                 r = self.relay_to(h.port, sub=name)
-                self.send(r, "tok-" + name)
+                self.send_token(r, "tok-" + name)
                 self.assert_deferred(r, h, why)
                 # the log names the presented certificate so it can be
                 # pinned
@@ -307,32 +300,32 @@ class TlsClientTest(RelayTest):
         h = self.smarthost("selfsigned")
         r = self.relay_to(h.port, "smtp_tls_fingerprint = %s\n"
                           % pki().fingerprint("selfsigned"))
-        self.send(r, "tok-pinned")
+        self.send_token(r, "tok-pinned")
         self.assert_delivered(r, h, "tok-pinned")
 
     def test_encrypt_does_not_verify(self):
         h = self.smarthost("selfsigned")
         r = self.relay_to(h.port, "smtp_tls_security_level = encrypt\n")
-        self.send(r, "tok-encrypt")
+        self.send_token(r, "tok-encrypt")
         self.assert_delivered(r, h, "tok-encrypt")
 
     def test_loopback_default_is_may(self):
         h = self.smarthost("selfsigned")
         r = self.relay_to(h.port, "smtp_tls_security_level =\n")
-        self.send(r, "tok-may")
+        self.send_token(r, "tok-may")
         self.assert_delivered(r, h, "tok-may")
 
     def test_wrong_pin_deferred(self):
         h = self.smarthost("good")
         r = self.relay_to(h.port, "smtp_tls_fingerprint = %s\n"
                           % pki().fingerprint("selfsigned"))
-        self.send(r, "tok-wrongpin")
+        self.send_token(r, "tok-wrongpin")
         self.assert_deferred(r, h, "does not match smtp_tls_fingerprint")
 
     def test_auth_refused_deferred(self):
         h = self.smarthost("good", auth_ok=False)
         r = self.relay_to(h.port)
-        self.send(r, "tok-535")
+        self.send_token(r, "tok-535")
         ok = wait_until(lambda: "SMTP AUTH failed: 535" in r.log_text(), 30)
         self.assertTrue(ok, r.log_tail())
         self.assertEqual(h.handler.messages, [])
@@ -342,7 +335,7 @@ class TlsClientTest(RelayTest):
         h = InjectingSmarthost()
         self.addCleanup(h.stop)
         r = self.relay_to(h.port, secrets=False)
-        self.send(r, "tok-inject")
+        self.send_token(r, "tok-inject")
         ok = wait_until(lambda: b"tok-inject" in h.got, 30)
         self.assertTrue(ok, r.log_tail())
         self.assertNotIn("injected", r.log_text())
@@ -351,7 +344,7 @@ class TlsClientTest(RelayTest):
         h = RawSmarthost()
         self.addCleanup(h.stop)
         r = self.relay_to(h.port)
-        self.send(r, "tok-raw")
+        self.send_token(r, "tok-raw")
         ok = wait_until(lambda: "STARTTLS not offered" in r.log_text(), 30)
         self.assertTrue(ok, r.log_tail())
         self.assertIn(b"EHLO", h.capture)
@@ -386,7 +379,7 @@ class TlsClientTest(RelayTest):
         h = RawSmarthost(b"454 4.7.0 TLS not available\r\n")
         self.addCleanup(h.stop)
         r = self.relay_to(h.port)
-        self.send(r, "tok-refused")
+        self.send_token(r, "tok-refused")
         ok = wait_until(lambda: "STARTTLS refused: 454" in r.log_text(), 30)
         self.assertTrue(ok, r.log_tail())
         self.assertIn(b"STARTTLS", h.capture)
@@ -397,14 +390,14 @@ class TlsClientTest(RelayTest):
     def test_clock_unset_ca_defers(self):
         h = self.smarthost("good")
         r = self.faketime_relay(h.port)
-        self.send(r, "tok-clock")
+        self.send_token(r, "tok-clock")
         self.assert_deferred(r, h, "clock not set")
 
     def test_clock_unset_pinned_works(self):
         h = self.smarthost("selfsigned")
         r = self.faketime_relay(h.port, "smtp_tls_fingerprint = %s\n"
                                 % pki().fingerprint("selfsigned"))
-        self.send(r, "tok-clock-pin")
+        self.send_token(r, "tok-clock-pin")
         self.assert_delivered(r, h, "tok-clock-pin")
 
 if __name__ == "__main__":
