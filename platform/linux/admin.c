@@ -153,20 +153,19 @@ list_one(void *arg, const struct queue_entry *e)
 		}
 	}
 	putchar('\n');
-	if (e->attempts > 0) {
+	/* deferred, or held (alert_collapse_window: no attempt yet) */
+	if (e->attempts > 0 || e->next_try > 0) {
 		iso_time(e->next_try, when, sizeof(when));
 		if (queue_msg_reason(e->id, reason, sizeof(reason)) != 0) {
 			reason[0] = '\0';
 		}
-		printf("  (deferred %u time%s, next try %s: %s)\n",
-		    (unsigned)e->attempts, e->attempts == 1 ? "" : "s", when,
-		    reason);
-	} else if (e->next_try > 0) {	/* held (alert_collapse_window) */
-		iso_time(e->next_try, when, sizeof(when));
-		if (queue_msg_reason(e->id, reason, sizeof(reason)) != 0) {
-			reason[0] = '\0';
+		if (e->attempts > 0) {
+			printf("  (deferred %u time%s, next try %s: %s)\n",
+			    (unsigned)e->attempts,
+			    e->attempts == 1 ? "" : "s", when, reason);
+		} else {
+			printf("  (held until %s: %s)\n", when, reason);
 		}
-		printf("  (held until %s: %s)\n", when, reason);
 	}
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot read the envelope: %s\n", id,
