@@ -13,7 +13,6 @@ from test_tls_client import TlsClientTest
 class Status(RelayTest):
     # the TLS client tests' smarthost and relay set-up, not their tests
     relay_to = TlsClientTest.relay_to
-    send = TlsClientTest.send
     smarthost = TlsClientTest.smarthost
     assert_delivered = TlsClientTest.assert_delivered
 
@@ -44,7 +43,7 @@ class Status(RelayTest):
     def test_status_after_tls_delivery(self):
         h = self.smarthost("good")
         r = self.relay_to(h.port)
-        self.send(r, "tok-status")
+        self.send_token(r, "tok-status")
         self.assert_delivered(r, h, "tok-status")
         self.assertTrue(wait_until(lambda: r.queue_ids() == [], 20))
         j = self.status_json(r)
@@ -69,7 +68,7 @@ class Status(RelayTest):
     def test_status_relay_refusing_auth(self):
         h = self.smarthost("good", auth_ok=False)
         r = self.relay_to(h.port)
-        self.send(r, "tok-535")
+        self.send_token(r, "tok-535")
         self.assertTrue(wait_until(
             lambda: "SMTP AUTH failed: 535" in r.log_text(), 30))
         p = self.status(r, "--check")
